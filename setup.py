@@ -1,0 +1,33 @@
+"""clipvil: CLIP-ViL vision-and-language navigation toolkit (pip install -e .)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="clipvil",
+    version="0.1.0",
+    description=(
+        "Vision-and-language navigation toolkit: a pure-NumPy Matterport3D navigation-graph simulator "
+        "with exact MatterSim semantics, R2R/RxR data and metrics, CLIP encoders and EnvDrop agents."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*"]),
+    install_requires=[
+        # torch/torchvision: the one pair that installs from this machine's local wheels.
+        "torch==2.14.1",
+        "torchvision==0.29.1",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "networkx>=3.0",
+        "gymnasium>=1.0,<2",
+        "open_clip_torch>=2.24",
+        "stanza>=1.7",
+        "tensorboard>=2.14",
+        "tqdm>=4.60",
+        "pillow>=9.0",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "pytest-xdist>=3"],
+    },
+    entry_points={},
+)
