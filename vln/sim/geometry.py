@@ -1,0 +1,146 @@
+"""Per-edge geometry of a scan, with the arithmetic of the C++ MatterSim.
+
+MatterSim stores positions as ``glm::vec3`` (float32), subtracts, normalises and takes dot
+products in float32, and then calls ``atan2``. We reproduce that arithmetic with NumPy float32
+arrays (each operation rounds to float32 as IEEE single precision does), so that field-of-view
+decisions at the boundary and the sort order of ``navigableLocations`` match the real simulator.
+``rel_heading`` and ``rel_distance`` are float32 values; ``rel_elevation`` is a double.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..graph import ScanGraph
+
+#: Discretised views: 12 headings of 30 degrees and elevation steps of 30 degrees (MatterSim).
+HEADING_COUNT = 12
+HEADING_INCREMENT = math.pi * 2.0 / HEADING_COUNT
+ELEVATION_INCREMENT = math.pi / 6.0
+
+
+def lround(x: float) -> int:
+    """C ``lround``: round half away from zero (Python's ``round`` rounds half to even)."""
+    t = math.trunc(x)
+    if abs(x - t) >= 0.5:
+        t += 1 if x > 0 else -1
+    return int(t)
+
+
+def wrap_heading(heading: float) -> float:
+    """``fmod(heading, 2*pi)`` made non-negative, with MatterSim's arithmetic."""
+    h = math.fmod(heading, math.pi * 2.0)
+    while h < 0.0:
+        h += math.pi * 2.0
+    return h
+
+
+def snap_heading(heading: float) -> tuple[int, float]:
+    """Snap a heading to a discrete step as MatterSim's ``setHeadingElevation`` does.
+
+    Returns:
+        (step in 0..11, heading in radians = step * 30 degrees).
+    """
+    step = lround(wrap_heading(heading) / HEADING_INCREMENT)
+    if step == HEADING_COUNT:
+        step = 0
+    return step, float(step) * HEADING_INCREMENT
+
+
+def snap_elevation(elevation: float) -> tuple[int, float]:
+    """Snap an elevation to a discrete level (0 = -30deg, 1 = 0, 2 = +30deg), ignoring limits."""
+    if elevation < -ELEVATION_INCREMENT / 2.0:
+        return 0, -ELEVATION_INCREMENT
+    if elevation > ELEVATION_INCREMENT / 2.0:
+        return 2, ELEVATION_INCREMENT
+    return 1, 0.0
+
+
+def cos_half_hfov(vfov: float, width: int, height: int) -> float:
+    """``cos(vfov * width / height / 2.0)``, evaluated in MatterSim's order (double)."""
+    return math.cos(vfov * width / height / 2.0)
+
+
+def horizon_direction(heading) -> tuple[np.ndarray, np.ndarray]:
+    """float32 (cos, sin) of ``pi/2 - heading``: MatterSim's ``camera_horizon_dir`` x and y.
+
+    Uses the C library's scalar ``cos``/``sin`` (as the C++ code does): NumPy's vectorised
+    transcendental loops may differ in the last bit, which can flip a float32 rounding.
+    """
+    adj = np.pi / 2.0 - np.asarray(heading, dtype=np.float64)
+    flat = adj.ravel().tolist()
+    c = np.array([math.cos(a) for a in flat], dtype=np.float64).reshape(adj.shape)
+    s = np.array([math.sin(a) for a in flat], dtype=np.float64).reshape(adj.shape)
+    return c.astype(np.float32), s.astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class EdgeGeometry:
+    """float32 geometry of every directed navigable edge of a scan, grouped by source.
+
+    Edges are sorted by (source, target) index, so the targets of source ``i`` are
+    ``dst[ptr[i]:ptr[i+1]]`` in index order, the order in which MatterSim visits neighbours.
+
+    Attributes:
+        src, dst: (E,) int64 viewpoint indices.
+        ptr: (N+1,) int64 CSR offsets into the edge arrays.
+        dx, dy: (E,) float32, horizontal components of ``pos[dst] - pos[src]`` (metres).
+        rel_distance: (E,) float32, 3D length (glm::length in float32).
+        elevation_angle: (E,) float64, ``atan2(dz, horizontal length)`` (radians).
+        nx, ny: (E,) float32, the normalised horizontal direction (NaN for a vertical edge).
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    ptr: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    rel_distance: np.ndarray
+    elevation_angle: np.ndarray
+    nx: np.ndarray
+    ny: np.ndarray
+
+    @classmethod
+    def of(cls, graph: ScanGraph) -> "EdgeGeometry":
+        """Compute (and cache on ``graph``) the geometry of all its edges."""
+        cached = graph.__dict__.get("_edge_geometry")
+        if cached is not None:
+            return cached
+        src, dst = np.nonzero(graph.adjacency)
+        p = graph.positions_f32
+        d = p[dst] - p[src]  # float32, like glm::vec3 subtraction
+        dx, dy, dz = d[:, 0], d[:, 1], d[:, 2]
+        hor2 = dx * dx + dy * dy  # float32 dot of the projected vector (z term is +0)
+        rel_distance = np.sqrt(hor2 + dz * dz)
+        hor_len = np.sqrt(hor2)
+        elevation_angle = np.arctan2(dz.astype(np.float64), hor_len.astype(np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = np.float32(1.0) / hor_len  # glm::inversesqrt = 1 / sqrt in float32
+            nx, ny = dx * inv, dy * inv
+        ptr = np.searchsorted(src, np.arange(len(graph) + 1)).astype(np.int64)
+        geom = cls(src.astype(np.int64), dst.astype(np.int64), ptr, dx, dy, rel_distance, elevation_angle, nx, ny)
+        graph.__dict__["_edge_geometry"] = geom
+        return geom
+
+    def relative(self, edges: slice | np.ndarray, heading, elevation):
+        """Field-of-view cosine and relative angles of ``edges`` seen from ``heading``.
+
+        Args:
+            edges: which edges (a slice of one source's range, or an index array).
+            heading: radians (scalar, or an array broadcasting against the edges).
+            elevation: radians, the camera elevation subtracted from ``elevation_angle``.
+
+        Returns:
+            cos_angle (float64 of a float32 dot product), rel_heading (float32, positive to the
+            right), rel_elevation (float64).
+        """
+        cx, cy = horizon_direction(heading)
+        nx, ny, dx, dy = self.nx[edges], self.ny[edges], self.dx[edges], self.dy[edges]
+        with np.errstate(invalid="ignore"):
+            cos_angle = (nx * cx + ny * cy).astype(np.float64)
+        rel_heading = np.arctan2((dx * cy - dy * cx).astype(np.float64), (dx * cx + dy * cy).astype(np.float64))
+        rel_heading = rel_heading.astype(np.float32)
+        rel_elevation = self.elevation_angle[edges] - elevation
+        return cos_angle, rel_heading, rel_elevation
