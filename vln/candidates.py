@@ -17,15 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .graph import ScanGraph
-from .sim.geometry import ELEVATION_INCREMENT, HEADING_COUNT, HEADING_INCREMENT, EdgeGeometry, cos_half_hfov
+from .sim.geometry import NUM_VIEWS, VIEW_ELEVATIONS, VIEW_HEADINGS, EdgeGeometry, ViewLists, cos_half_hfov
 
 #: The camera of the R2R feature files: 640x480 pixels, 60 degree vertical field of view.
 R2R_CAMERA = dict(width=640, height=480, vfov=math.radians(60))
-NUM_VIEWS = 36
-#: State heading (radians) and elevation of each of the 36 views, as the simulator sets them.
-VIEW_HEADINGS = np.array([float(v % HEADING_COUNT) * HEADING_INCREMENT for v in range(NUM_VIEWS)])
-VIEW_ELEVATIONS = np.array([(-ELEVATION_INCREMENT, 0.0, ELEVATION_INCREMENT)[v // HEADING_COUNT]
-                            for v in range(NUM_VIEWS)])
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,54 +73,40 @@ def candidate_table(graph: ScanGraph, width: int = R2R_CAMERA["width"], height: 
                     vfov: float = R2R_CAMERA["vfov"]) -> CandidateTable:
     """Vectorised EnvDrop candidates of every viewpoint of ``graph`` (cached per camera)."""
     cache = graph.__dict__.setdefault("_candidate_tables", {})
-    key = (width, height, vfov)
-    if key in cache:
-        return cache[key]
+    if (width, height, vfov) in cache:
+        return cache[width, height, vfov]
     geom = EdgeGeometry.of(graph)
+    lists = ViewLists.of(graph, cos_half_hfov(vfov, width, height))
     n_edges = len(geom.src)
-    steps = np.arange(HEADING_COUNT)
-    headings = steps.astype(np.float64) * HEADING_INCREMENT
-    levels = np.array([-ELEVATION_INCREMENT, 0.0, ELEVATION_INCREMENT])
-    everything = np.arange(n_edges)
-    cos_angle, rel_heading, _ = geom.relative(everything, headings[:, None], 0.0)  # (12, E)
-    rel_elevation = geom.elevation_angle[None, :] - levels[:, None]  # (3, E)
-    visible = np.tile(cos_angle >= cos_half_hfov(vfov, width, height), (3, 1))  # (36, E), view = level*12+step
-    rh = np.tile(rel_heading.astype(np.float64), (3, 1))
-    re = np.repeat(rel_elevation, HEADING_COUNT, axis=0)
-    dist = np.sqrt(rh * rh + re * re)
-
-    # Rank of each visible edge inside its (view, source) navigable list: sorted by angular
-    # distance, ties kept in neighbour index order (= edge order), as the simulator sorts.
-    view_ix, edge_ix = np.nonzero(visible)
-    order = np.lexsort((edge_ix, dist[view_ix, edge_ix], geom.src[edge_ix], view_ix))
-    v_sorted, e_sorted = view_ix[order], edge_ix[order]
-    group = v_sorted * (len(graph) + 1) + geom.src[e_sorted]
-    starts = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
-    first_of_group = np.repeat(starts, np.diff(np.r_[starts, len(group)]))
+    # (view, edge) -> angular distance and rank in that view's navigable list; inf / -1 if unseen.
+    dist = np.full((NUM_VIEWS, n_edges), np.inf)
+    dist[lists.view, lists.edge] = lists.key
     rank = np.full((NUM_VIEWS, n_edges), -1, dtype=np.int64)
-    rank[v_sorted, e_sorted] = np.arange(len(group)) - first_of_group
-
-    seen = visible.any(axis=0)
-    best_view = np.argmin(np.where(visible, dist, np.inf), axis=0)  # first minimum: strict '<'
-    first_view = np.argmax(visible, axis=0)
-    keep = np.flatnonzero(seen)
+    rank[lists.view, lists.edge] = lists.rank()
+    seen = np.isfinite(dist)
+    best_view = np.argmin(dist, axis=0)  # first minimum: EnvDrop replaces only on strict '<'
+    first_view = np.argmax(seen, axis=0)
+    keep = np.flatnonzero(seen.any(axis=0))
     keep = keep[np.lexsort((rank[first_view[keep], keep], first_view[keep], geom.src[keep]))]
 
     bv = best_view[keep]
     view_elev = VIEW_ELEVATIONS[bv]
-    src = geom.src[keep]
+    rel_heading = np.full((NUM_VIEWS, n_edges), np.nan)
+    rel_heading[lists.view, lists.edge] = lists.rel_heading
+    rh = rel_heading[bv, keep]
     table = CandidateTable(
         scan_id=graph.scan_id,
-        ptr=np.searchsorted(src, np.arange(len(graph) + 1)).astype(np.int64),
+        ptr=np.searchsorted(geom.src[keep], np.arange(len(graph) + 1)).astype(np.int64),
         viewpoint=geom.dst[keep],
         point_id=bv.astype(np.int64),
         nav_index=rank[bv, keep] + 1,
-        normalized_heading=VIEW_HEADINGS[bv] + rh[bv, keep],
+        normalized_heading=VIEW_HEADINGS[bv] + rh,
         elevation=view_elev + (geom.elevation_angle[keep] - view_elev),
         # EnvDrop writes ``rel_heading ** 2`` (C pow), which can differ from x * x in the last bit.
-        distance=np.array([math.sqrt(h ** 2 + e ** 2) for h, e in zip(rh[bv, keep].tolist(), re[bv, keep].tolist())]),
+        distance=np.array([math.sqrt(h ** 2 + (a - e) ** 2) for h, a, e in
+                           zip(rh.tolist(), geom.elevation_angle[keep].tolist(), view_elev.tolist())]),
     )
-    cache[key] = table
+    cache[width, height, vfov] = table
     return table
 
 

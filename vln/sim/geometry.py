@@ -144,3 +144,69 @@ class EdgeGeometry:
         rel_heading = rel_heading.astype(np.float32)
         rel_elevation = self.elevation_angle[edges] - elevation
         return cos_angle, rel_heading, rel_elevation
+
+
+#: State heading (radians) and elevation of each of the 36 discrete views, as the simulator sets
+#: them: view = level * 12 + step, heading = step * 30deg, elevation = (level - 1) * 30deg.
+NUM_VIEWS = 3 * HEADING_COUNT
+VIEW_HEADINGS = np.array([float(v % HEADING_COUNT) * HEADING_INCREMENT for v in range(NUM_VIEWS)])
+VIEW_ELEVATIONS = np.array([(-ELEVATION_INCREMENT, 0.0, ELEVATION_INCREMENT)[v // HEADING_COUNT]
+                            for v in range(NUM_VIEWS)])
+
+
+@dataclass(frozen=True, eq=False)
+class ViewLists:
+    """The sorted ``navigableLocations`` (current location excluded) of every (view, viewpoint).
+
+    Group ``g = view * N + viewpoint`` holds entries ``ptr[g]:ptr[g+1]``, already in MatterSim's
+    order (ascending angular distance, ties in neighbour index order).
+
+    Attributes:
+        ptr: (36*N+1,) int64 offsets.
+        edge: (M,) int64 index into :class:`EdgeGeometry` arrays.
+        dst: (M,) int64 neighbour viewpoint index.
+        view: (M,) int64 view 0..35 of the entry.
+        rel_heading: (M,) float64 holding float32 values (radians).
+        rel_elevation: (M,) float64 (radians).
+        rel_distance: (M,) float64 holding float32 values (metres).
+        key: (M,) float64 ``sqrt(rel_heading^2 + rel_elevation^2)``.
+    """
+
+    ptr: np.ndarray
+    edge: np.ndarray
+    dst: np.ndarray
+    view: np.ndarray
+    rel_heading: np.ndarray
+    rel_elevation: np.ndarray
+    rel_distance: np.ndarray
+    key: np.ndarray
+
+    @classmethod
+    def of(cls, graph: ScanGraph, cos_half_hfov: float, restricted: bool = True) -> "ViewLists":
+        """All 36 x N navigable lists of ``graph`` in one vectorised pass (cached on ``graph``)."""
+        cache = graph.__dict__.setdefault("_view_lists", {})
+        if (cos_half_hfov, restricted) in cache:
+            return cache[cos_half_hfov, restricted]
+        geom = EdgeGeometry.of(graph)
+        n, n_edges = len(graph), len(geom.src)
+        headings = np.arange(HEADING_COUNT, dtype=np.float64) * HEADING_INCREMENT
+        cos_angle, rel_heading, _ = geom.relative(np.arange(n_edges), headings[:, None], 0.0)  # (12, E)
+        visible = cos_angle >= cos_half_hfov if restricted else np.ones_like(cos_angle, dtype=bool)
+        view_ix, edge_ix = np.nonzero(np.tile(visible, (3, 1)))  # (36, E): view = level * 12 + step
+        rh = rel_heading[view_ix % HEADING_COUNT, edge_ix].astype(np.float64)
+        re = geom.elevation_angle[edge_ix] - VIEW_ELEVATIONS[view_ix]
+        key = np.sqrt(rh * rh + re * re)
+        src = geom.src[edge_ix]
+        order = np.lexsort((edge_ix, key, src, view_ix))
+        view_ix, edge_ix, src = view_ix[order], edge_ix[order], src[order]
+        lists = cls(
+            ptr=np.searchsorted(view_ix * n + src, np.arange(NUM_VIEWS * n + 1)).astype(np.int64),
+            edge=edge_ix, dst=geom.dst[edge_ix], view=view_ix, rel_heading=rh[order], rel_elevation=re[order],
+            rel_distance=geom.rel_distance[edge_ix].astype(np.float64), key=key[order],
+        )
+        cache[cos_half_hfov, restricted] = lists
+        return lists
+
+    def rank(self) -> np.ndarray:
+        """(M,) position of each entry inside its list (0 = first neighbour)."""
+        return np.arange(len(self.edge)) - np.repeat(self.ptr[:-1], np.diff(self.ptr))

@@ -18,8 +18,9 @@ from ..errors import (ExcludedViewpointError, InvalidActionError, SimulatorState
 from ..graph import NavGraph, ScanGraph
 from .geometry import (ELEVATION_INCREMENT, HEADING_COUNT, HEADING_INCREMENT, cos_half_hfov, snap_elevation,
                        snap_heading, wrap_heading)
+from .geometry import ViewLists
 from .navigable import navigable_locations
-from .state import SimState
+from .state import SimState, ViewPoint
 
 
 @lru_cache(maxsize=16)
@@ -185,16 +186,28 @@ class Simulator:
 
     # ------------------------------------------------------------------ navigation
     def _navigable(self, graph: ScanGraph, ix: int, heading: float, elevation: float, view_key=None):
-        """Navigable list, cached per (viewpoint, view) when views are discretised."""
+        """Navigable list; with discretised views, cached per (viewpoint, view) from :class:`ViewLists`."""
         if view_key is None:
             return navigable_locations(graph, ix, heading, elevation, self._cos_hfov(), self.restrictedNavigation)
         cache = self._view_cache(graph)
-        key = (ix, view_key)
-        nav = cache.get(key)
+        nav = cache.get((ix, view_key))
         if nav is None:
-            nav = cache[key] = navigable_locations(graph, ix, heading, elevation, self._cos_hfov(),
-                                                   self.restrictedNavigation)
+            nav = cache[ix, view_key] = self._listed(graph, ix, view_key)
         return nav
+
+    def _listed(self, graph: ScanGraph, ix: int, view: int) -> tuple:
+        lists = ViewLists.of(graph, self._cos_hfov(), self.restrictedNavigation)
+        g = view * len(graph) + ix
+        a, b = int(lists.ptr[g]), int(lists.ptr[g + 1])
+        pos = graph.positions_f32
+        ids = graph.viewpoint_ids
+        x, y, z = (float(v) for v in pos[ix])
+        out = [ViewPoint(ids[ix], ix, x, y, z)]
+        for j, rh, re, rd in zip(lists.dst[a:b].tolist(), lists.rel_heading[a:b].tolist(),
+                                 lists.rel_elevation[a:b].tolist(), lists.rel_distance[a:b].tolist()):
+            x, y, z = (float(v) for v in pos[j])
+            out.append(ViewPoint(ids[j], j, x, y, z, rh, re, rd))
+        return tuple(out)
 
     def _cos_hfov(self) -> float:
         return cos_half_hfov(self.vfov, self.width, self.height)
@@ -295,7 +308,7 @@ class Simulator:
                 cache = self._view_cache(graph)
                 nav = cache.get((loc.ix, view_index))
                 if nav is None:
-                    nav = self._navigable(graph, loc.ix, _HEADINGS[step], _ELEVATIONS[level], view_index)
+                    nav = cache[loc.ix, view_index] = self._listed(graph, loc.ix, view_index)
                 st.location = nav[0]
                 st.heading = _HEADINGS[step]
                 st.elevation = _ELEVATIONS[level]

@@ -1,0 +1,89 @@
+"""Vectorised EnvDrop candidates == stepping the simulator through the 36 views."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from test_sim import make_sim, random_graph
+from vln.candidates import candidate_table, stepped_candidates
+from vln.sim.actions import equivalent_actions
+
+
+def assert_tables_match_stepping(sim, scans):
+    checked = 0
+    for scan in scans:
+        g = sim.navgraph[scan]
+        table = candidate_table(g)
+        for ix, vp in enumerate(g.viewpoint_ids):
+            if not g.included[ix]:
+                assert table.counts()[ix] == 0
+                continue
+            assert table.as_dicts(g, ix) == stepped_candidates(sim, scan, vp), (scan, vp)
+            checked += 1
+    return checked
+
+
+def test_candidates_match_the_36_view_loop_on_random_graphs(tmp_path):
+    rng = np.random.default_rng(11)
+    scans = [random_graph(tmp_path / "c", f"cand{k:07d}", rng, n=16) for k in range(5)]
+    sim = make_sim(tmp_path / "c")
+    assert assert_tables_match_stepping(sim, scans) == 5 * 15
+
+
+def test_every_neighbour_with_a_horizontal_offset_is_a_candidate(tmp_path):
+    rng = np.random.default_rng(5)
+    scan = random_graph(tmp_path / "c", "cover000001", rng, n=12)
+    sim = make_sim(tmp_path / "c")
+    g = sim.navgraph[scan]
+    table = candidate_table(g)
+    for ix in np.flatnonzero(g.included):
+        assert sorted(table.viewpoint[table.rows(ix)].tolist()) == g.neighbour_indices(ix).tolist()
+
+
+def test_equivalent_actions_reach_each_candidate(tmp_path):
+    rng = np.random.default_rng(2)
+    scan = random_graph(tmp_path / "c", "equiv000001", rng, n=12)
+    sim = make_sim(tmp_path / "c")
+    g = sim.navgraph[scan]
+    table = candidate_table(g)
+    for ix in np.flatnonzero(g.included):
+        for start_view in (0, 13, 35):
+            for row in range(*table.rows(ix).indices(len(table.viewpoint))):
+                sim.newEpisode([scan], [g.viewpoint_ids[ix]], [(start_view % 12) * math.pi / 6],
+                               [(start_view // 12 - 1) * math.pi / 6])
+                for a in equivalent_actions(start_view, int(table.point_id[row]), int(table.nav_index[row])):
+                    sim.makeAction([a[0]], [a[1]], [a[2]])
+                st = sim.getState()[0]
+                assert st.location.ix == table.viewpoint[row]
+                assert st.viewIndex == table.point_id[row]
+
+
+def test_candidates_match_stepping_on_real_scans(real_data):
+    sim = make_sim(real_data / "connectivity")
+    scans = sim.navgraph.scan_ids[::15]  # 6 scans spread over the list
+    assert assert_tables_match_stepping(sim, scans) > 400
+
+
+def test_every_ground_truth_path_is_walkable(real_data):
+    """Each R2R path can be followed with EnvDrop's equivalent actions in the simulator."""
+    sim = make_sim(real_data / "connectivity")
+    walked = 0
+    for split in ("train", "val_seen", "val_unseen"):
+        for item in json.loads((real_data / "R2R" / f"R2R_{split}.json").read_text()):
+            g = sim.navgraph[item["scan"]]
+            table = candidate_table(g)
+            sim.newEpisode([item["scan"]], [item["path"][0]], [item["heading"]], [0.0])
+            for nxt in item["path"][1:]:
+                st = sim.getState()[0]
+                rows = table.rows(st.location.ix)
+                hit = np.flatnonzero(table.viewpoint[rows] == g.index[nxt])
+                assert len(hit) == 1, (item["path_id"], nxt)
+                row = rows.start + int(hit[0])
+                for a in equivalent_actions(st.viewIndex, int(table.point_id[row]), int(table.nav_index[row])):
+                    sim.makeAction([a[0]], [a[1]], [a[2]])
+                assert sim.getState()[0].location.viewpointId == nxt
+            walked += 1
+    assert walked == 4675 + 340 + 783
