@@ -25,6 +25,7 @@ setup(
         "tensorboard>=2.14",
         "tqdm>=4.60",
         "pillow>=9.0",
+        "regex>=2023.0",
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-xdist>=3"],

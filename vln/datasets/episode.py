@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, UnknownScanError
+
+
+class FrozenDict(dict):
+    """A read-only dict that still pickles (``MappingProxyType`` does not), so episodes can be
+    sent to vector-env worker processes."""
+
+    def _readonly(self, *args, **kwargs):
+        raise TypeError("episode extras are read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _readonly
+
+    def __reduce__(self):
+        return FrozenDict, (dict(self),)
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,7 @@ class Episode:
     def __post_init__(self):
         # Freeze the containers too, so an episode shared between envs cannot be edited.
         object.__setattr__(self, "path", tuple(self.path))
-        object.__setattr__(self, "extras", MappingProxyType(dict(self.extras)))
+        object.__setattr__(self, "extras", FrozenDict(self.extras))
 
     @property
     def start(self) -> str:
@@ -132,9 +144,10 @@ def check_path_in_graph(graph, file, record, scan: str, path) -> None:
         DataFormatError: the scan has no graph, or a viewpoint is unknown or excluded.
         NotConnectedError: two consecutive viewpoints are not joined by an edge.
     """
-    if scan not in graph:
-        raise DataFormatError(file, record, "scan", f"scan {scan!r} has no connectivity graph in {graph.directory}")
-    g = graph[scan]
+    try:
+        g = graph[scan]  # cached after the first record of a scan; ``in`` would stat the file each time
+    except UnknownScanError:
+        raise DataFormatError(file, record, "scan", f"scan {scan!r} has no connectivity graph in {graph.directory}") from None
     for k, vp in enumerate(path):
         ix = g.index.get(vp)
         if ix is None:

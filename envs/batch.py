@@ -1,0 +1,179 @@
+"""The batched navigation core: B episodes stepped together with array indexing only.
+
+State per episode: global viewpoint id, view index (heading step + 12 * elevation level, as the
+simulator's ``viewIndex``), step count, and goal. A move turns the agent to the candidate's view
+and steps to it, exactly as EnvDrop's ``make_equiv_action`` leaves the simulator (checked against
+:class:`vln.sim.Simulator` in the tests).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vln.errors import InvalidActionError
+from vln.sim.geometry import HEADING_COUNT, HEADING_INCREMENT, snap_elevation, snap_heading
+
+from .angles import ANGLE_FEATURE_SIZE, VIEW_ANGLE_FEATURES, angle_features
+from .rewards import REWARDS
+from .world import NavWorld
+
+
+class NavBatch:
+    """B navigation episodes over one :class:`NavWorld`.
+
+    Actions: ``0 <= a < n_candidates[b]`` moves to candidate ``a``; ``a == K`` (``stop_action``)
+    stops. Anything else raises :class:`InvalidActionError`.
+    """
+
+    def __init__(self, world: NavWorld, batch_size: int):
+        self.world = world
+        self.B = batch_size
+        self.K = world.cfg.max_candidates
+        self.stop_action = self.K
+        self.reward_fn = REWARDS.get(world.cfg.reward)
+        B, T = batch_size, world.cfg.max_episode_steps
+        self.episode = np.zeros(B, dtype=np.int64)
+        self.vp = np.zeros(B, dtype=np.int64)  # global viewpoint id
+        self.view = np.zeros(B, dtype=np.int64)
+        self.steps = np.zeros(B, dtype=np.int64)
+        self.dist_to_goal = np.zeros((B, world.max_scan_size))
+        self.next_hop = np.zeros((B, world.max_scan_size), dtype=np.int64)
+        self.history_vp = np.zeros((B, T + 1), dtype=np.int64)
+        self.history_view = np.zeros((B, T + 1), dtype=np.int64)
+        self._arange = np.arange(B)
+
+    # ------------------------------------------------------------------ reset
+    def reset_envs(self, envs: np.ndarray, episodes: np.ndarray) -> None:
+        """Start ``episodes`` (indices into ``world.episodes``) in batch slots ``envs``."""
+        w = self.world
+        for b, e in zip(np.asarray(envs).tolist(), np.asarray(episodes).tolist()):
+            s = int(w.episode_scan[e])
+            g = w.graphs[s]
+            start, goal = int(w.episode_start[e]), int(w.episode_goal[e])
+            step, _ = snap_heading(float(w.episode_heading[e]))
+            level, _ = snap_elevation(0.0)
+            self.episode[b] = e
+            self.vp[b] = w.scan_offset[s] + start
+            self.view[b] = step + HEADING_COUNT * level
+            self.steps[b] = 0
+            n = len(g)
+            self.dist_to_goal[b, :n] = g.distances[:, goal]
+            self.next_hop[b, :n] = g.next_step_indices(goal)
+            self.history_vp[b, 0] = self.vp[b]
+            self.history_view[b, 0] = self.view[b]
+
+    # ------------------------------------------------------------------ candidates
+    def candidate_rows(self):
+        """(B, K) rows into the global candidate table (-1 padding) and (B,) counts."""
+        w = self.world
+        start = w.cand_ptr[self.vp]
+        count = w.cand_ptr[self.vp + 1] - start
+        slot = np.arange(self.K)[None, :]
+        rows = np.where(slot < count[:, None], start[:, None] + slot, -1)
+        return rows, count
+
+    def local_vp(self, vp=None) -> np.ndarray:
+        vp = self.vp if vp is None else vp
+        return vp - self.world.scan_offset[self.world.scan_of_global[vp]]
+
+    def goal_distance(self) -> np.ndarray:
+        """(B,) shortest-path distance in metres from the current viewpoint to the goal."""
+        return self.dist_to_goal[self._arange, self.local_vp()]
+
+    def teacher_actions(self, rows=None, count=None) -> np.ndarray:
+        """(B,) next action on the shortest path to the goal (STOP at the goal)."""
+        if rows is None:
+            rows, count = self.candidate_rows()
+        w = self.world
+        local = self.local_vp()
+        nxt_local = self.next_hop[self._arange, local]
+        at_goal = nxt_local == local
+        nxt = nxt_local + w.scan_offset[w.scan_of_global[self.vp]]
+        hit = (w.cand_target[np.maximum(rows, 0)] == nxt[:, None]) & (rows >= 0)
+        action = np.argmax(hit, axis=1)
+        return np.where(at_goal | ~hit.any(axis=1), self.stop_action, action)
+
+    # ------------------------------------------------------------------ step
+    def validate(self, actions, count) -> np.ndarray:
+        a = np.asarray(actions)
+        if a.shape != (self.B,) or not np.issubdtype(a.dtype, np.integer):
+            raise InvalidActionError(f"expected {self.B} integer actions, got {a!r}")
+        bad = ~(((a >= 0) & (a < count)) | (a == self.stop_action))
+        if bad.any():
+            b = int(np.flatnonzero(bad)[0])
+            raise InvalidActionError(
+                f"invalid action {int(a[b])} in environment {b}: it has {int(count[b])} candidates "
+                f"(actions 0..{int(count[b]) - 1}) and STOP is {self.stop_action}; use the action mask"
+            )
+        return a.astype(np.int64)
+
+    def step(self, actions, active=None):
+        """Apply ``actions`` to the slots where ``active`` (default all); returns rewards and STOP mask."""
+        rows, count = self.candidate_rows()
+        a = self.validate(actions, count)
+        active = np.ones(self.B, dtype=bool) if active is None else active
+        before = self.goal_distance()
+        stop = (a == self.stop_action) & active
+        move = ~stop & active
+        r = rows[self._arange, np.minimum(a, self.K - 1)]
+        self.vp = np.where(move, self.world.cand_target[np.maximum(r, 0)], self.vp)
+        self.view = np.where(move, self.world.cand_point_id[np.maximum(r, 0)], self.view)
+        self.steps = self.steps + active
+        t = np.minimum(self.steps, self.history_vp.shape[1] - 1)
+        self.history_vp[self._arange, t] = np.where(active, self.vp, self.history_vp[self._arange, t])
+        self.history_view[self._arange, t] = np.where(active, self.view, self.history_view[self._arange, t])
+        after = self.goal_distance()
+        reward = self.reward_fn(before, after, stop, self.world.cfg.success_radius)
+        return np.where(active, reward, 0.0).astype(np.float32), stop
+
+    # ------------------------------------------------------------------ observations
+    def observe(self, feature_mode: str = "numpy") -> dict:
+        """Batched observation dict (see ``envs.spaces.observation_space``)."""
+        w = self.world
+        rows, count = self.candidate_rows()
+        valid = rows >= 0
+        safe = np.maximum(rows, 0)
+        base = (self.view % HEADING_COUNT).astype(np.float64) * HEADING_INCREMENT
+        cand_angles = angle_features(w.cand_heading[safe] - base[:, None], w.cand_elevation[safe])
+        cand_angles[~valid] = 0.0
+        local_targets = np.where(valid, self.local_vp(w.cand_target[safe]), -1)
+        mask = np.zeros((self.B, self.K + 1), dtype=np.int8)
+        mask[:, : self.K] = valid
+        mask[:, self.K] = 1
+        obs = {
+            "instruction": w.instruction_ids[self.episode],
+            "instruction_length": w.instruction_lengths[self.episode][:, None],
+            "view_index": self.view[:, None].copy(),
+            "candidate_viewpoints": local_targets.astype(np.int64),
+            "action_mask": mask,
+        }
+        point = np.where(valid, w.cand_point_id[safe], 0)
+        view_angles = VIEW_ANGLE_FEATURES[self.view % HEADING_COUNT]  # (B, 36, 128)
+        if feature_mode == "index":
+            obs["feature_row"] = w.feature_rows[self.vp][:, None] if w.feature_dim else np.full((self.B, 1), -1)
+            obs["candidate_point_ids"] = np.where(valid, point, -1).astype(np.int64)
+            obs["view_angles"] = view_angles
+            obs["candidate_angles"] = cand_angles
+            return obs
+        D = w.feature_dim
+        views = np.zeros((self.B, 36, D + ANGLE_FEATURE_SIZE), dtype=np.float32)
+        if D:
+            views[:, :, :D] = w.features[w.feature_rows[self.vp]]
+        views[:, :, D:] = view_angles
+        cands = np.zeros((self.B, self.K, D + ANGLE_FEATURE_SIZE), dtype=np.float32)
+        if D:
+            cands[:, :, :D] = views[self._arange[:, None], point, :D]
+            cands[:, :, :D][~valid] = 0.0
+        cands[:, :, D:] = cand_angles
+        obs["view_features"] = views
+        obs["candidate_features"] = cands
+        return obs
+
+    def trajectory(self, b: int) -> list:
+        """R2R submission trajectory of slot ``b``: [[viewpoint, heading, elevation], ...]."""
+        w = self.world
+        n = int(min(self.steps[b], self.history_vp.shape[1] - 1)) + 1
+        out = []
+        for vp, view in zip(self.history_vp[b, :n].tolist(), self.history_view[b, :n].tolist()):
+            out.append([w.viewpoint_ids[vp], float(view % HEADING_COUNT) * HEADING_INCREMENT,
+                        (view // HEADING_COUNT - 1) * (np.pi / 6.0)])
+        return out

@@ -1,0 +1,200 @@
+"""Everything static an environment needs, built once: episodes, graphs, candidates, features.
+
+:class:`NavWorld` concatenates the per-scan EnvDrop candidate tables of every scan of a split into
+one global CSR table (global viewpoint id = scan offset + local index), tokenises every
+instruction once and maps every viewpoint to its feature row, so that stepping a batch of
+episodes is pure array indexing (:mod:`envs.batch`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vln.candidates import candidate_table
+from vln.datasets import load_split
+from vln.errors import DataFormatError
+from vln.sim.graph_sim import shared_navgraph
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EnvConfig:
+    """Configuration of a navigation environment.
+
+    Attributes:
+        dataset: ``"r2r"`` or ``"rxr"`` (``vln.datasets.DATASETS``).
+        split: split name (``train``, ``val_seen``, ``val_unseen``, ``test``).
+        data_dir: data root holding ``R2R/``, ``RxR/``, ``connectivity/`` (default: the synthetic
+            world, ``vln.synthetic.default_data_dir()``).
+        connectivity_dir: graphs (default ``<data_dir>/connectivity``).
+        features: a feature store path, an open FeatureStore, an encoder name (looked up at
+            ``<data_dir>/features/<name>.feats``), or None for zero visual features.
+        tokenizer: a tokenizer object (``encode(sentence, max_length) -> (ids, length)``), a vocab
+            file, or None to build the vocabulary from the train split.
+        max_instruction_length: tokens (R2R 80, RxR 160).
+        max_episode_steps: actions before truncation (35).
+        max_candidates: padded candidate slots K; action K is STOP.
+        reward: name in ``envs.rewards.REWARDS``.
+        success_radius: metres (3.0, strict ``<``).
+        language: RxR language filter (``"en"``, ``"hi-IN"`` ...).
+        feature_mode: ``"numpy"`` (features in the observation) or ``"index"`` (only feature rows,
+            for agents that keep the features on the GPU as one tensor).
+        scans_dir: skybox root for ``render("rgb_array")`` (default ``<data_dir>/scans``).
+    """
+
+    dataset: str = "r2r"
+    split: str = "train"
+    data_dir: str | os.PathLike | None = None
+    connectivity_dir: str | os.PathLike | None = None
+    features: object = None
+    tokenizer: object = None
+    max_instruction_length: int = 80
+    max_episode_steps: int = 35
+    max_candidates: int = 16
+    reward: str = "envdrop"
+    success_radius: float = 3.0
+    language: str | None = None
+    feature_mode: str = "numpy"
+    scans_dir: str | os.PathLike | None = None
+
+
+def resolve_data_dir(data_dir) -> Path:
+    if data_dir is not None:
+        return Path(data_dir)
+    from vln.synthetic import default_data_dir
+
+    return Path(default_data_dir())
+
+
+def build_tokenizer(cfg: EnvConfig, data_dir: Path, graph):
+    """The tokenizer of ``cfg``: given, read from a vocab file, or built from the train split."""
+    from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
+
+    cls = MultilingualTokenizer if cfg.dataset == "rxr" else R2RTokenizer
+    tok = cfg.tokenizer
+    if tok is not None and not isinstance(tok, (str, os.PathLike)):
+        return tok
+    if tok is not None:
+        return cls.from_file(tok, encoding_length=cfg.max_instruction_length)
+    kw = {"language": cfg.language} if cfg.dataset == "rxr" else {}
+    train = load_split(cfg.dataset, data_dir, "train", **kw)
+    vocab = cls(encoding_length=cfg.max_instruction_length).build_vocab([e.instruction for e in train])
+    return cls(vocab, encoding_length=cfg.max_instruction_length)
+
+
+def open_features(features, data_dir: Path):
+    """A FeatureStore (or None) from a path, an encoder name or a store."""
+    if features is None or hasattr(features, "as_array"):
+        return features
+    from features.store import default_store_path, open_feature_store
+
+    path = Path(features)
+    if not path.exists() and os.sep not in str(features) and not path.suffix:
+        path = default_store_path(data_dir, str(features))
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no features for encoder {features!r} at {path}; build them with: python scripts/extract_features.py "
+                f"--encoder {features} --scans-dir {data_dir / 'scans'} --connectivity {data_dir / 'connectivity'} "
+                f"--out {path}"
+            )
+    return open_feature_store(path)
+
+
+class NavWorld:
+    """Static tables of one split: the episodes and everything needed to step them."""
+
+    def __init__(self, cfg: EnvConfig):
+        self.cfg = cfg
+        self.data_dir = resolve_data_dir(cfg.data_dir)
+        conn = Path(cfg.connectivity_dir) if cfg.connectivity_dir else self.data_dir / "connectivity"
+        self.navgraph = shared_navgraph(str(conn.resolve()))
+        kw = {"language": cfg.language} if cfg.dataset == "rxr" and cfg.language else {}
+        self.episodes = load_split(cfg.dataset, self.data_dir, cfg.split, graph=self.navgraph, **kw)
+        if not self.episodes:
+            raise ValueError(f"{cfg.dataset} split {cfg.split!r} in {self.data_dir} holds no episodes")
+        self.tokenizer = build_tokenizer(cfg, self.data_dir, self.navgraph)
+        self._build_graph_tables()
+        self._build_instructions()
+        self.store = open_features(cfg.features, self.data_dir)
+        self._build_feature_rows()
+
+    # ------------------------------------------------------------------ tables
+    def _build_graph_tables(self):
+        cfg = self.cfg
+        scans = sorted({e.scan for e in self.episodes})
+        self.scans = scans
+        self.graphs = [self.navgraph[s] for s in scans]
+        self.scan_index = {s: i for i, s in enumerate(scans)}
+        sizes = np.array([len(g) for g in self.graphs])
+        self.scan_offset = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+        self.max_scan_size = int(sizes.max())
+        tables = [candidate_table(g) for g in self.graphs]
+        counts = np.concatenate([t.counts() for t in tables])
+        if counts.max(initial=0) > cfg.max_candidates:
+            worst = int(np.argmax(counts))
+            raise ValueError(f"a viewpoint has {counts.max()} candidates (global viewpoint {worst}) but "
+                             f"max_candidates={cfg.max_candidates}; raise max_candidates")
+        self.cand_ptr = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        self.cand_target = np.concatenate([t.viewpoint + o for t, o in zip(tables, self.scan_offset)])
+        self.cand_point_id = np.concatenate([t.point_id for t in tables])
+        self.cand_heading = np.concatenate([t.normalized_heading for t in tables])
+        self.cand_elevation = np.concatenate([t.elevation for t in tables])
+        self.viewpoint_ids = [v for g in self.graphs for v in g.viewpoint_ids]
+        self.scan_of_global = np.repeat(np.arange(len(scans)), sizes)
+
+    def _build_instructions(self):
+        L = self.cfg.max_instruction_length
+        ids = np.zeros((len(self.episodes), L), dtype=np.int64)
+        lengths = np.zeros(len(self.episodes), dtype=np.int64)
+        for i, ep in enumerate(self.episodes):
+            enc, n = self.tokenizer.encode(ep.instruction, max_length=L)
+            ids[i, : len(enc)] = enc[:L]
+            lengths[i] = n
+        self.instruction_ids, self.instruction_lengths = ids, lengths
+        self.vocab_size = int(self.tokenizer.vocab_size)
+        self.episode_scan = np.array([self.scan_index[e.scan] for e in self.episodes], dtype=np.int64)
+        self.episode_start = np.array([self.graphs[s].index[e.path[0]] for s, e in zip(self.episode_scan, self.episodes)])
+        self.episode_goal = np.array([self.graphs[s].index[e.path[-1]] for s, e in zip(self.episode_scan, self.episodes)])
+        self.episode_heading = np.array([e.heading for e in self.episodes], dtype=np.float64)
+        self.has_goal = len(self.episodes[0].path) > 1 or all(len(e.path) > 1 for e in self.episodes[:50])
+
+    def _build_feature_rows(self):
+        """Feature row of every global viewpoint (-1 for excluded ones); checks coverage."""
+        n = len(self.viewpoint_ids)
+        self.feature_rows = np.full(n, -1, dtype=np.int64)
+        if self.store is None:
+            self.feature_dim = 0
+            self.features = np.zeros((0, 36, 0), dtype=np.float32)
+            self.feature_bounds = (-1.0, 1.0)
+            return
+        self.feature_dim = int(self.store.dim)
+        index = self.store.index
+        missing = []
+        for s, g, off in zip(self.scans, self.graphs, self.scan_offset):
+            for ix in np.flatnonzero(g.included):
+                row = index.get((s, g.viewpoint_ids[ix]))
+                if row is None:
+                    missing.append((s, g.viewpoint_ids[ix]))
+                else:
+                    self.feature_rows[off + ix] = row
+        if missing:
+            raise DataFormatError(self.store.path, f"{missing[0][0]}_{missing[0][1]}", None,
+                                  f"has no features for {len(missing)} viewpoints of split {self.cfg.split!r} "
+                                  f"(first: scan {missing[0][0]}, viewpoint {missing[0][1]})")
+        self.features = self.store.as_array()
+        used = self.features[np.unique(self.feature_rows[self.feature_rows >= 0])]
+        self.feature_bounds = (float(np.floor(used.min())), float(np.ceil(used.max())))
+
+    def episode_index(self, instr_id: str) -> int:
+        """Index of the episode with ``instr_id``."""
+        if not hasattr(self, "_by_id"):
+            self._by_id = {e.instr_id: i for i, e in enumerate(self.episodes)}
+        try:
+            return self._by_id[instr_id]
+        except KeyError:
+            raise KeyError(f"no episode {instr_id!r} in {self.cfg.dataset} split {self.cfg.split!r}") from None
