@@ -133,8 +133,7 @@ class NavBatch:
         valid = rows >= 0
         safe = np.maximum(rows, 0)
         base = (self.view % HEADING_COUNT).astype(np.float64) * HEADING_INCREMENT
-        cand_angles = angle_features(w.cand_heading[safe] - base[:, None], w.cand_elevation[safe])
-        cand_angles[~valid] = 0.0
+        rel_heading = w.cand_heading[safe] - base[:, None]
         local_targets = np.where(valid, self.local_vp(w.cand_target[safe]), -1)
         mask = np.zeros((self.B, self.K + 1), dtype=np.int8)
         mask[:, : self.K] = valid
@@ -147,13 +146,19 @@ class NavBatch:
             "action_mask": mask,
         }
         point = np.where(valid, w.cand_point_id[safe], 0)
-        view_angles = VIEW_ANGLE_FEATURES[self.view % HEADING_COUNT]  # (B, 36, 128)
         if feature_mode == "index":
+            # Compact: the agent tiles [sin h, cos h, sin e, cos e] and gathers the visual features
+            # and the view angle features (envs.angles.VIEW_ANGLE_FEATURES[view % 12]) on its device.
             obs["feature_row"] = w.feature_rows[self.vp][:, None] if w.feature_dim else np.full((self.B, 1), -1)
             obs["candidate_point_ids"] = np.where(valid, point, -1).astype(np.int64)
-            obs["view_angles"] = view_angles
-            obs["candidate_angles"] = cand_angles
+            elev = w.cand_elevation[safe]
+            four = np.stack([np.sin(rel_heading), np.cos(rel_heading), np.sin(elev), np.cos(elev)], -1)
+            four[~valid] = 0.0
+            obs["candidate_angles"] = four.astype(np.float32)
             return obs
+        cand_angles = angle_features(rel_heading, w.cand_elevation[safe])
+        cand_angles[~valid] = 0.0
+        view_angles = VIEW_ANGLE_FEATURES[self.view % HEADING_COUNT]  # (B, 36, 128)
         D = w.feature_dim
         views = np.zeros((self.B, 36, D + ANGLE_FEATURE_SIZE), dtype=np.float32)
         if D:

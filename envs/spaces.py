@@ -25,8 +25,9 @@ def observation_space(vocab_size: int, max_len: int, feature_dim: int, max_candi
             to the agent's heading.
         candidate_features (numpy mode): (K, D+128) float32, the feature of the view in which each
             candidate is seen ++ its angle feature (zeros for padding).
-        feature_row, candidate_point_ids, view_angles, candidate_angles (index mode): where to
-            gather the visual features from one (rows, 36, D) tensor, plus the angle features.
+        feature_row, candidate_point_ids, candidate_angles (index mode): where to gather the visual
+            features from one (rows, 36, D) tensor, and each candidate's [sin h, cos h, sin e, cos e]
+            (to be tiled to 128); view angle features are ``VIEW_ANGLE_FEATURES[view_index % 12]``.
 
     ``feature_bounds`` are the (low, high) of the visual features (the store's min and max,
     widened to include the [-1, 1] of the angle features).
@@ -42,8 +43,7 @@ def observation_space(vocab_size: int, max_len: int, feature_dim: int, max_candi
     if feature_mode == "index":
         d["feature_row"] = spaces.Box(-1, max(num_feature_rows - 1, 0), (1,), np.int64)
         d["candidate_point_ids"] = spaces.Box(-1, 35, (K,), np.int64)
-        d["view_angles"] = spaces.Box(-1.0, 1.0, (36, A), np.float32)
-        d["candidate_angles"] = spaces.Box(-1.0, 1.0, (K, A), np.float32)
+        d["candidate_angles"] = spaces.Box(-1.0, 1.0, (K, 4), np.float32)
     elif feature_mode == "numpy":
         low, high = min(feature_bounds[0], -1.0), max(feature_bounds[1], 1.0)
         d["view_features"] = spaces.Box(low, high, (36, feature_dim + A), np.float32)

@@ -94,8 +94,8 @@ def open_features(features, data_dir: Path):
     from features.store import default_store_path, open_feature_store
 
     path = Path(features)
-    if not path.exists() and os.sep not in str(features) and not path.suffix:
-        path = default_store_path(data_dir, str(features))
+    if isinstance(features, str) and os.sep not in features and not path.suffix:  # an encoder name
+        path = default_store_path(data_dir, features)
         if not path.exists():
             raise FileNotFoundError(
                 f"no features for encoder {features!r} at {path}; build them with: python scripts/extract_features.py "
@@ -186,7 +186,9 @@ class NavWorld:
             raise DataFormatError(self.store.path, f"{missing[0][0]}_{missing[0][1]}", None,
                                   f"has no features for {len(missing)} viewpoints of split {self.cfg.split!r} "
                                   f"(first: scan {missing[0][0]}, viewpoint {missing[0][1]})")
-        self.features = self.store.as_array()
+        # Keep the table in memory when it fits comfortably (a memory map page-faults per step).
+        table = self.store.as_array()
+        self.features = np.ascontiguousarray(table) if table.nbytes < 4 << 30 else table
         used = self.features[np.unique(self.feature_rows[self.feature_rows >= 0])]
         self.feature_bounds = (float(np.floor(used.min())), float(np.ceil(used.max())))
 

@@ -171,7 +171,9 @@ def test_index_mode_gathers_the_same_features(root):
     table = b.unwrapped.world.features
     views = table[ob["feature_row"][:, 0]]
     np.testing.assert_allclose(oa["view_features"][:, :, :FEATURE_DIM], views)
-    np.testing.assert_allclose(oa["view_features"][:, :, FEATURE_DIM:], ob["view_angles"])
+    from envs.angles import VIEW_ANGLE_FEATURES
+    np.testing.assert_allclose(oa["view_features"][:, :, FEATURE_DIM:], VIEW_ANGLE_FEATURES[ob["view_index"][:, 0] % 12])
+    np.testing.assert_allclose(oa["candidate_features"][:, :, FEATURE_DIM:], np.tile(ob["candidate_angles"], 32), atol=1e-6)
     pid = ob["candidate_point_ids"]
     valid = pid >= 0
     gathered = views[np.arange(2)[:, None], np.maximum(pid, 0)]
