@@ -1,0 +1,63 @@
+"""Reference policies and a batched greedy-evaluation loop over a whole split.
+
+``stop`` (STOP at the start), ``random`` (uniform over the candidates and STOP) and ``teacher``
+(the shortest-path oracle) are the baselines every learning curve is compared with; an agent
+plugs in as any callable ``policy(core, rng) -> (B,) actions``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from vln.evaluate import Evaluator
+
+from .batch import NavBatch
+from .world import NavWorld
+
+
+def stop_policy(core: NavBatch, rng) -> np.ndarray:
+    return np.full(core.B, core.stop_action)
+
+
+def random_policy(core: NavBatch, rng) -> np.ndarray:
+    _, count = core.candidate_rows()
+    k = rng.integers(0, count + 1)
+    return np.where(k == count, core.stop_action, k)
+
+
+def teacher_policy(core: NavBatch, rng) -> np.ndarray:
+    return core.teacher_actions()
+
+
+BASELINES: dict[str, Callable] = {"stop": stop_policy, "random": random_policy, "teacher": teacher_policy}
+
+
+def rollout_split(world: NavWorld, policy: Callable, batch_size: int = 64, seed: int = 0) -> list[dict]:
+    """Run ``policy`` once on every episode of ``world`` (up to ``max_episode_steps`` actions).
+
+    Returns:
+        the R2R submission list: ``[{"instr_id", "trajectory": [[vp, heading, elevation], ...]}]``.
+    """
+    rng = np.random.default_rng(seed)
+    core = NavBatch(world, batch_size)
+    out = []
+    n = len(world.episodes)
+    for start in range(0, n, batch_size):
+        idx = np.arange(start, min(start + batch_size, n))
+        core.reset_envs(np.arange(batch_size), np.resize(idx, batch_size))
+        done = np.zeros(batch_size, dtype=bool)
+        done[len(idx):] = True
+        for _ in range(world.cfg.max_episode_steps):
+            _, stop = core.step(np.where(done, core.stop_action, policy(core, rng)), ~done)
+            done |= stop
+            if done.all():
+                break
+        out += [{"instr_id": world.episodes[e].instr_id, "trajectory": core.trajectory(b)} for b, e in enumerate(idx)]
+    return out
+
+
+def evaluate_policy(world: NavWorld, policy: Callable, batch_size: int = 64, seed: int = 0):
+    """Roll ``policy`` over the split and score it; returns ``vln.evaluate.EvaluationResult``."""
+    evaluator = Evaluator({s: world.navgraph[s] for s in world.scans}, world.episodes)
+    return evaluator.score(rollout_split(world, policy, batch_size, seed))
