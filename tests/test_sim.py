@@ -291,3 +291,33 @@ def test_float32_emulation_agrees_with_the_double_recipe_of_the_reference(tmp_pa
             assert abs(loc.rel_heading - rh) < 5e-7
             assert abs(loc.rel_elevation - (math.atan2(d[2], math.hypot(d[0], d[1])) - 0.1)) < 1e-6
             assert abs(loc.rel_distance - np.linalg.norm(d)) < 2e-6
+
+
+def test_matches_the_real_mattersim_when_installed(tmp_path):
+    """Same states and navigable lists as the C++ simulator (skips when MatterSim is absent)."""
+    pytest.importorskip("MatterSim", reason="the C++ MatterSim is not installed (optional back-end)")
+    rng = np.random.default_rng(9)
+    scan = random_graph(tmp_path / "c", "msim0000001", rng, n=14)
+    ours, real = make_sim(tmp_path / "c"), make_simulator("mattersim")
+    real.setNavGraphPath(str(tmp_path / "c"))
+    real.setRenderingEnabled(False)
+    real.setDiscretizedViewingAngles(True)
+    real.setCameraResolution(640, 480)
+    real.setCameraVFOV(R2R_VFOV)
+    real.setBatchSize(1)
+    real.initialize()
+    g = ours.navgraph[scan]
+    for ix in np.flatnonzero(g.included):
+        for sim in (ours, real):
+            sim.newEpisode([scan], [g.viewpoint_ids[ix]], [float(rng.uniform(0, 7))], [0.0])
+        for _ in range(5):
+            a, b = ours.getState()[0], real.getState()[0]
+            assert (a.viewIndex, a.heading, a.elevation) == (b.viewIndex, pytest.approx(b.heading), b.elevation)
+            assert [l.viewpointId for l in a.navigableLocations] == [l.viewpointId for l in b.navigableLocations]
+            for la, lb in zip(a.navigableLocations, b.navigableLocations):
+                assert la.rel_heading == pytest.approx(lb.rel_heading, abs=3e-7)
+                assert la.rel_elevation == pytest.approx(lb.rel_elevation, abs=1e-6)
+            k = int(rng.integers(len(a.navigableLocations)))
+            turn = int(rng.integers(-1, 2))
+            for sim in (ours, real):
+                sim.makeAction([k], [turn], [0])
