@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from vln.errors import InvalidActionError
-from vln.sim.geometry import HEADING_COUNT, HEADING_INCREMENT, snap_elevation, snap_heading
+from vln.sim.geometry import HEADING_COUNT, HEADING_INCREMENT
 
 from .angles import ANGLE_FEATURE_SIZE, VIEW_ANGLE_FEATURES, angle_features
 from .rewards import REWARDS
@@ -32,11 +32,11 @@ class NavBatch:
         self.reward_fn = REWARDS.get(world.cfg.reward)
         B, T = batch_size, world.cfg.max_episode_steps
         self.episode = np.zeros(B, dtype=np.int64)
+        self.scan = np.zeros(B, dtype=np.int64)
         self.vp = np.zeros(B, dtype=np.int64)  # global viewpoint id
+        self.goal = np.zeros(B, dtype=np.int64)  # scan-local goal index
         self.view = np.zeros(B, dtype=np.int64)
         self.steps = np.zeros(B, dtype=np.int64)
-        self.dist_to_goal = np.zeros((B, world.max_scan_size))
-        self.next_hop = np.zeros((B, world.max_scan_size), dtype=np.int64)
         self.history_vp = np.zeros((B, T + 1), dtype=np.int64)
         self.history_view = np.zeros((B, T + 1), dtype=np.int64)
         self._arange = np.arange(B)
@@ -45,21 +45,17 @@ class NavBatch:
     def reset_envs(self, envs: np.ndarray, episodes: np.ndarray) -> None:
         """Start ``episodes`` (indices into ``world.episodes``) in batch slots ``envs``."""
         w = self.world
-        for b, e in zip(np.asarray(envs).tolist(), np.asarray(episodes).tolist()):
-            s = int(w.episode_scan[e])
-            g = w.graphs[s]
-            start, goal = int(w.episode_start[e]), int(w.episode_goal[e])
-            step, _ = snap_heading(float(w.episode_heading[e]))
-            level, _ = snap_elevation(0.0)
-            self.episode[b] = e
-            self.vp[b] = w.scan_offset[s] + start
-            self.view[b] = step + HEADING_COUNT * level
-            self.steps[b] = 0
-            n = len(g)
-            self.dist_to_goal[b, :n] = g.distances[:, goal]
-            self.next_hop[b, :n] = g.next_step_indices(goal)
-            self.history_vp[b, 0] = self.vp[b]
-            self.history_view[b, 0] = self.view[b]
+        envs = np.asarray(envs, dtype=np.int64)
+        episodes = np.asarray(episodes, dtype=np.int64)
+        scan = w.episode_scan[episodes]
+        self.episode[envs] = episodes
+        self.scan[envs] = scan
+        self.vp[envs] = w.scan_offset[scan] + w.episode_start[episodes]
+        self.goal[envs] = w.episode_goal[episodes]
+        self.view[envs] = w.episode_view[episodes]
+        self.steps[envs] = 0
+        self.history_vp[envs, 0] = self.vp[envs]
+        self.history_view[envs, 0] = self.view[envs]
 
     # ------------------------------------------------------------------ candidates
     def candidate_rows(self):
@@ -77,18 +73,21 @@ class NavBatch:
 
     def goal_distance(self) -> np.ndarray:
         """(B,) shortest-path distance in metres from the current viewpoint to the goal."""
-        return self.dist_to_goal[self._arange, self.local_vp()]
+        w = self.world
+        local = self.vp - w.scan_offset[self.scan]
+        return w.pair_distance[w.pair_base[self.scan] + local * w.scan_size[self.scan] + self.goal]
 
     def teacher_actions(self, rows=None, count=None) -> np.ndarray:
         """(B,) next action on the shortest path to the goal (STOP at the goal)."""
         if rows is None:
             rows, count = self.candidate_rows()
         w = self.world
-        local = self.local_vp()
-        nxt_local = self.next_hop[self._arange, local]
-        at_goal = nxt_local == local
-        nxt = nxt_local + w.scan_offset[w.scan_of_global[self.vp]]
-        hit = (w.cand_target[np.maximum(rows, 0)] == nxt[:, None]) & (rows >= 0)
+        offset = w.scan_offset[self.scan]
+        local = self.vp - offset
+        # Dijkstra from the goal: the predecessor of the current viewpoint is its next hop.
+        nxt_local = w.pair_predecessor[w.pair_base[self.scan] + self.goal * w.scan_size[self.scan] + local]
+        at_goal = local == self.goal
+        hit = (w.cand_target[np.maximum(rows, 0)] == (nxt_local + offset)[:, None]) & (rows >= 0) & (nxt_local >= 0)[:, None]
         action = np.argmax(hit, axis=1)
         return np.where(at_goal | ~hit.any(axis=1), self.stop_action, action)
 

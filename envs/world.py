@@ -17,6 +17,7 @@ import numpy as np
 from vln.candidates import candidate_table
 from vln.datasets import load_split
 from vln.errors import DataFormatError
+from vln.sim.geometry import HEADING_COUNT, snap_heading
 from vln.sim.graph_sim import shared_navgraph
 
 logger = logging.getLogger(__name__)
@@ -146,6 +147,12 @@ class NavWorld:
         self.cand_elevation = np.concatenate([t.elevation for t in tables])
         self.viewpoint_ids = [v for g in self.graphs for v in g.viewpoint_ids]
         self.scan_of_global = np.repeat(np.arange(len(scans)), sizes)
+        # All-pairs distances and Dijkstra predecessors of every scan, flattened, so that the
+        # distance to the goal and the teacher's next hop of a whole batch are one gather each.
+        self.scan_size = sizes.astype(np.int64)
+        self.pair_base = np.r_[0, np.cumsum(sizes * sizes)[:-1]].astype(np.int64)
+        self.pair_distance = np.concatenate([g.distances.ravel() for g in self.graphs])
+        self.pair_predecessor = np.concatenate([g.predecessors.ravel().astype(np.int64) for g in self.graphs])
 
     def _build_instructions(self):
         L = self.cfg.max_instruction_length
@@ -161,6 +168,9 @@ class NavWorld:
         self.episode_start = np.array([self.graphs[s].index[e.path[0]] for s, e in zip(self.episode_scan, self.episodes)])
         self.episode_goal = np.array([self.graphs[s].index[e.path[-1]] for s, e in zip(self.episode_scan, self.episodes)])
         self.episode_heading = np.array([e.heading for e in self.episodes], dtype=np.float64)
+        # The simulator snaps the start heading to a 30-degree step at elevation 0 (view 12..23).
+        self.episode_view = np.array([snap_heading(h)[0] + HEADING_COUNT for h in self.episode_heading.tolist()],
+                                     dtype=np.int64)
         self.has_goal = len(self.episodes[0].path) > 1 or all(len(e.path) > 1 for e in self.episodes[:50])
 
     def _build_feature_rows(self):

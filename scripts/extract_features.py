@@ -1,0 +1,73 @@
+"""Extract 36 x D panoramic features of every viewpoint with a registered visual encoder.
+
+Example::
+
+    python scripts/extract_features.py --encoder clip_r50x4 --scans-dir data/v1/scans \\
+        --connectivity ../shared/data/connectivity --out data/features/clip_r50x4.feats
+
+The output is a ``.feats`` directory (fast, memory-mapped) or an R2R ``.tsv`` file. An
+interrupted run resumes: viewpoints already written are skipped (``--no-resume`` restarts).
+Weights: the open_clip / torchvision download by default, ``--weights PATH`` for a local
+checkpoint (or set ``$CLIPVIL_WEIGHTS_DIR``), ``--weights random`` for tests only (recorded in
+the metadata as ``random_weights: true``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+import numpy as np
+
+from features.registry import ENCODERS
+from vln.errors import VLNError
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--encoder", required=True, choices=ENCODERS.names(), help="registered encoder name")
+    p.add_argument("--scans-dir", required=True,
+                   help="skybox root (<scan>/matterport_skybox_images/...); the world directory for annotation encoders")
+    p.add_argument("--connectivity", required=True, help="folder of <scan>_connectivity.json files and scans.txt")
+    p.add_argument("--out", required=True, help="output <name>.feats directory or <name>.tsv file")
+    p.add_argument("--weights", default=None, help="checkpoint PATH, pretrained tag, or 'random' (tests only)")
+    p.add_argument("--scans", nargs="*", default=None, help="only these scans (default: all of scans.txt)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    p.add_argument("--batch-viewpoints", type=int, default=8, help="viewpoints per forward pass (x 36 views)")
+    p.add_argument("--workers", type=int, default=4, help="JPEG decoding threads")
+    p.add_argument("--amp", default="auto", choices=("auto", "bf16", "fp16", "none"), help="autocast dtype on GPU")
+    p.add_argument("--dtype", default="float32", choices=("float32", "float16"), help="storage dtype of .feats")
+    p.add_argument("--face-max-size", type=int, default=512,
+                   help="downscale larger skybox faces to this size first (MatterSim's 512); 0 keeps them")
+    p.add_argument("--limit", type=int, default=None, help="only the first N viewpoints (smoke tests)")
+    p.add_argument("--no-resume", action="store_true", help="discard a partial run instead of resuming it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None) -> dict:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from features.extract import run_extraction
+
+    try:
+        stats = run_extraction(
+            args.encoder, args.scans_dir, args.connectivity, args.out, weights=args.weights, device=args.device,
+            scans=args.scans, limit=args.limit, batch_viewpoints=args.batch_viewpoints, workers=args.workers,
+            amp=args.amp, dtype=np.dtype(args.dtype), face_max_size=args.face_max_size or None,
+            resume=not args.no_resume, progress=not args.no_progress,
+        )
+    except (VLNError, FileNotFoundError) as e:
+        if argv is not None:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2)
+    print(json.dumps(stats))
+    return stats
+
+
+if __name__ == "__main__":
+    main()
