@@ -12,6 +12,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*"]),
+    package_data={"vln.replay": ["static/*"]},
     install_requires=[
         # torch/torchvision: the one pair that installs from this machine's local wheels.
         "torch==2.14.1",
@@ -28,7 +29,10 @@ setup(
         "regex>=2023.0",
     ],
     extras_require={
-        "dev": ["pytest>=8", "pytest-xdist>=3"],
+        # playwright drives Debian's /usr/bin/chromium in the replay viewer's browser test
+        # (never `playwright install`); the test skips when either is missing.
+        "dev": ["pytest>=8", "pytest-xdist>=3", "playwright>=1.40"],
+        "rl": ["stable-baselines3==2.9.2", "sb3-contrib==2.9.2"],
     },
     entry_points={},
 )
