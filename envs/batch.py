@@ -40,6 +40,8 @@ class NavBatch:
         self.history_vp = np.zeros((B, T + 1), dtype=np.int64)
         self.history_view = np.zeros((B, T + 1), dtype=np.int64)
         self._arange = np.arange(B)
+        self._slots = np.arange(self.K)[None, :]
+        self._rows_cache = None
 
     # ------------------------------------------------------------------ reset
     def reset_envs(self, envs: np.ndarray, episodes: np.ndarray) -> None:
@@ -50,6 +52,7 @@ class NavBatch:
         scan = w.episode_scan[episodes]
         self.episode[envs] = episodes
         self.scan[envs] = scan
+        self.vp = self.vp.copy()  # a new array: invalidates the candidate-row cache
         self.vp[envs] = w.scan_offset[scan] + w.episode_start[episodes]
         self.goal[envs] = w.episode_goal[episodes]
         self.view[envs] = w.episode_view[episodes]
@@ -59,12 +62,18 @@ class NavBatch:
 
     # ------------------------------------------------------------------ candidates
     def candidate_rows(self):
-        """(B, K) rows into the global candidate table (-1 padding) and (B,) counts."""
+        """(B, K) rows into the global candidate table (-1 padding) and (B,) counts.
+
+        Cached until the batch moves (every state change goes through ``vp``).
+        """
+        cached = self._rows_cache
+        if cached is not None and cached[0] is self.vp:
+            return cached[1], cached[2]
         w = self.world
         start = w.cand_ptr[self.vp]
         count = w.cand_ptr[self.vp + 1] - start
-        slot = np.arange(self.K)[None, :]
-        rows = np.where(slot < count[:, None], start[:, None] + slot, -1)
+        rows = np.where(self._slots < count[:, None], start[:, None] + self._slots, -1)
+        self._rows_cache = (self.vp, rows, count)
         return rows, count
 
     def local_vp(self, vp=None) -> np.ndarray:
@@ -174,10 +183,11 @@ class NavBatch:
 
     def trajectory(self, b: int) -> list:
         """R2R submission trajectory of slot ``b``: [[viewpoint, heading, elevation], ...]."""
-        w = self.world
+        ids = self.world.viewpoint_ids
         n = int(min(self.steps[b], self.history_vp.shape[1] - 1)) + 1
-        out = []
-        for vp, view in zip(self.history_vp[b, :n].tolist(), self.history_view[b, :n].tolist()):
-            out.append([w.viewpoint_ids[vp], float(view % HEADING_COUNT) * HEADING_INCREMENT,
-                        (view // HEADING_COUNT - 1) * (np.pi / 6.0)])
-        return out
+        return [[ids[vp], _VIEW_HEADING[view], _VIEW_ELEVATION[view]]
+                for vp, view in zip(self.history_vp[b, :n].tolist(), self.history_view[b, :n].tolist())]
+
+
+_VIEW_HEADING = [float(v % HEADING_COUNT) * HEADING_INCREMENT for v in range(36)]
+_VIEW_ELEVATION = [(v // HEADING_COUNT - 1) * (np.pi / 6.0) for v in range(36)]

@@ -68,23 +68,23 @@ class VLNVectorEnv(VectorEnv):
         n = len(self.world.episodes)
         return np.array([int(self._rngs[i].integers(n)) for i in envs], dtype=np.int64)
 
-    def _infos(self, done=None) -> dict:
+    def _infos(self) -> dict:
         core = self._core
-        rows, count = core.candidate_rows()
         all_ = np.ones(self.num_envs, dtype=bool)
-        info = {
-            "teacher_action": core.teacher_actions(rows, count), "_teacher_action": all_,
+        return {
+            "teacher_action": core.teacher_actions(), "_teacher_action": all_,
             "distance_to_goal": core.goal_distance(), "_distance_to_goal": all_,
             "episode_index": core.episode.copy(), "_episode_index": all_,
         }
-        if done is not None and done.any():
-            ids = np.full(self.num_envs, None, dtype=object)
-            traj = np.full(self.num_envs, None, dtype=object)
-            for b in np.flatnonzero(done):
-                ids[b] = self.world.episodes[int(core.episode[b])].instr_id
-                traj[b] = core.trajectory(int(b))
-            info.update({"instr_id": ids, "_instr_id": done.copy(), "trajectory": traj, "_trajectory": done.copy()})
-        return info
+
+    def _final_infos(self, done: np.ndarray) -> dict:
+        """``instr_id`` and ``trajectory`` of the episodes that just ended."""
+        ids = np.full(self.num_envs, None, dtype=object)
+        traj = np.full(self.num_envs, None, dtype=object)
+        for b in np.flatnonzero(done).tolist():
+            ids[b] = self.world.episodes[int(self._core.episode[b])].instr_id
+            traj[b] = self._core.trajectory(b)
+        return {"instr_id": ids, "_instr_id": done.copy(), "trajectory": traj, "_trajectory": done.copy()}
 
     def reset(self, *, seed=None, options=None):
         if seed is not None:
@@ -114,18 +114,12 @@ class VLNVectorEnv(VectorEnv):
         truncated = active & ~stop & (core.steps >= self.cfg.max_episode_steps)
         terminated = stop
         done = terminated | truncated
-        info_done = done.copy()
-        infos = self._infos(info_done) if done.any() else None
+        final = self._final_infos(done) if done.any() else {}
         if reset_now.any():
             idx = np.flatnonzero(reset_now)
             core.reset_envs(idx, self._draw(idx))
         obs = core.observe(self.cfg.feature_mode)
-        if infos is None:
-            infos = self._infos()
-        else:
-            fresh = self._infos()
-            for k in ("teacher_action", "distance_to_goal", "episode_index"):
-                infos[k] = fresh[k]
+        infos = {**self._infos(), **final}
         self._prev_done = done
         return obs, reward, terminated, truncated, infos
 
