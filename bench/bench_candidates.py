@@ -9,7 +9,6 @@ target is under 1 s. Skips when ../shared/data is absent.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 
 from vln.candidates import candidate_table, stepped_candidates
 from vln.graph import NavGraph
-from vln.sim import Simulator
+from vln.sim import r2r_simulator
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "connectivity"
 
@@ -36,13 +35,7 @@ def main(argv=None) -> int:
     n_cand = sum(len(candidate_table(g).viewpoint) for g in graphs)
     ours_s = time.perf_counter() - t0
 
-    sim = Simulator()
-    sim.setNavGraphPath(str(SHARED))
-    sim.setRenderingEnabled(False)
-    sim.setDiscretizedViewingAngles(True)
-    sim.setCameraResolution(640, 480)
-    sim.setCameraVFOV(math.radians(60))
-    sim.initialize()
+    sim = r2r_simulator(SHARED)
     rng = np.random.default_rng(0)
     sample = [(g.scan_id, g.viewpoint_ids[i]) for g in graphs for i in np.flatnonzero(g.included)]
     sample = [sample[i] for i in rng.choice(len(sample), 300, replace=False)]

@@ -30,7 +30,7 @@ import numpy as np
 import envs  # noqa: F401
 from envs.angles import angle_features
 from vln.candidates import stepped_candidates
-from vln.sim import Simulator
+from vln.sim import r2r_simulator
 from vln.sim.actions import equivalent_actions
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -41,25 +41,9 @@ class EnvDropStyleEnv:
     """The original per-episode loops (R2R-EnvDrop r2r_src/env.py), on our simulator."""
 
     def __init__(self, conn: Path, episodes, features: dict, batch: int):
-        self.sims = []
-        for _ in range(batch):
-            s = Simulator()
-            s.setNavGraphPath(str(conn))
-            s.setRenderingEnabled(False)
-            s.setDiscretizedViewingAngles(True)
-            s.setCameraResolution(640, 480)
-            s.setCameraVFOV(math.radians(60))
-            s.initialize()
-            self.sims.append(s)
-        self.probe = self.sims[0].__class__()
-        for name in ("setNavGraphPath",):
-            getattr(self.probe, name)(str(conn))
-        self.probe.setRenderingEnabled(False)
-        self.probe.setDiscretizedViewingAngles(True)
-        self.probe.setCameraResolution(640, 480)
-        self.probe.setCameraVFOV(math.radians(60))
+        self.sims = [r2r_simulator(conn) for _ in range(batch)]  # one batch-1 simulator per episode
+        self.probe = r2r_simulator(conn)  # steps through the 36 views of new viewpoints
         self.episodes, self.features, self.buffered = episodes, features, {}
-        self.graph = self.sims[0]
 
     def reset(self, rng):
         self.goals = []

@@ -19,22 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vln.sim import Simulator
+from vln.sim import Simulator, r2r_simulator
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 CPP_MATTERSIM = {1: 133_000, 64: 112_000}
-
-
-def make_sim(conn: Path, batch: int) -> Simulator:
-    sim = Simulator()
-    sim.setNavGraphPath(str(conn))
-    sim.setRenderingEnabled(False)
-    sim.setDiscretizedViewingAngles(True)
-    sim.setCameraResolution(640, 480)
-    sim.setCameraVFOV(math.radians(60))
-    sim.setBatchSize(batch)
-    sim.initialize()
-    return sim
 
 
 def run(sim: Simulator, starts, batch: int, seconds: float, rng, uncached: bool = False) -> float:
@@ -70,12 +58,12 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     results = {}
     for batch in (1, 64):
-        sim = make_sim(args.connectivity, batch)
+        sim = r2r_simulator(args.connectivity, batch)
         graphs = sim.navgraph.load_all()
         starts = [(g.scan_id, v) for g in graphs for v, inc in zip(g.viewpoint_ids, g.included) if inc]
-        run(sim, starts, batch, 0.5, rng)  # warm the per-view cache as training would
+        run(sim, starts, batch, 2.0, rng)  # warm the per-view cache as training would
         ours = run(sim, starts, batch, args.seconds, rng)
-        base = run(make_sim(args.connectivity, batch), starts, batch, args.seconds / 2, rng, uncached=True)
+        base = run(r2r_simulator(args.connectivity, batch), starts, batch, args.seconds / 2, rng, uncached=True)
         results[batch] = dict(ours=round(ours), uncached_baseline=round(base), ratio_vs_baseline=round(ours / base, 2),
                               cpp_mattersim=CPP_MATTERSIM[batch], ratio_vs_cpp=round(ours / CPP_MATTERSIM[batch], 2))
         print(f"batch {batch:3d}: {ours:10,.0f} agent-steps/s | uncached baseline {base:9,.0f} "

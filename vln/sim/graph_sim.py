@@ -55,6 +55,23 @@ _HEADINGS = tuple(float(s) * HEADING_INCREMENT for s in range(HEADING_COUNT))
 _ELEVATIONS = (-ELEVATION_INCREMENT, 0.0, ELEVATION_INCREMENT)
 
 
+def r2r_simulator(connectivity_dir, batch_size: int = 1) -> "Simulator":
+    """An initialised simulator with the R2R / EnvDrop settings.
+
+    Rendering off, discretised views, a 640x480 camera with a 60 degree vertical field of view
+    (so a neighbour is navigable within 40 degrees of the heading).
+    """
+    sim = Simulator()
+    sim.setNavGraphPath(str(connectivity_dir))
+    sim.setRenderingEnabled(False)
+    sim.setDiscretizedViewingAngles(True)
+    sim.setCameraResolution(640, 480)
+    sim.setCameraVFOV(math.radians(60))
+    sim.setBatchSize(batch_size)
+    sim.initialize()
+    return sim
+
+
 def _sign(x) -> int:
     return 1 if x > 0.0 else (-1 if x < 0.0 else 0)
 
