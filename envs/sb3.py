@@ -114,6 +114,9 @@ class SB3VecEnv(VecEnv):
             vectorization_mode="vector_entry_point", ...)``; its world, spaces and ``num_envs``
             are used (it is not stepped itself).
         flatten: reshape 2-D observation entries to 1-D, as :class:`FlattenFeatures` does.
+
+    The arrays a step returns are fresh each step and must not be modified in place: the
+    ``terminal_observation`` of an episode that ends by STOP is a view into them.
     """
 
     def __init__(self, venv, flatten: bool = True):

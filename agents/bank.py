@@ -1,0 +1,88 @@
+"""Device-resident feature tables and the conversion of index-mode observations to tensors.
+
+The environment (``feature_mode="index"``) only reports feature rows, candidate view indices and
+four angle numbers per candidate; the visual features live here as ONE (rows, 36, D) tensor on the
+training device, so a step moves a few hundred integers to the device instead of the candidate
+features of every episode (the original EnvDrop copied those each step).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from envs.angles import ANGLE_FEATURE_SIZE, VIEW_ANGLE_FEATURES, angle_features
+from vln.sim.geometry import HEADING_COUNT
+
+#: (36, 128) angle feature of the agent's own heading/elevation for each view index (EnvDrop's
+#: ``input_a_t``, the embedding input of the previous action).
+VIEW_INDEX_ANGLES = angle_features((np.arange(36) % HEADING_COUNT) * (np.pi / 6.0),
+                                   (np.arange(36) // HEADING_COUNT - 1) * (np.pi / 6.0))
+
+
+@dataclass
+class StepInputs:
+    """Tensors of one decoding step for a batch of B environments (K candidate slots).
+
+    Attributes:
+        views: (B, 36, D+128) float32 panoramic features, visual part first.
+        candidates: (B, K+1, D+128) float32; slot K is STOP (all zeros).
+        candidate_mask: (B, K+1) bool, True where the slot is padding.
+        action_angles: (B, 128) float32 angle feature of the agent's heading/elevation.
+    """
+
+    views: torch.Tensor
+    candidates: torch.Tensor
+    candidate_mask: torch.Tensor
+    action_angles: torch.Tensor
+
+
+class FeatureBank:
+    """Features of a :class:`envs.world.NavWorld` on a device.
+
+    Args:
+        features: (rows, 36, D) float array (``world.features``); D may be 0 (angle-only agent).
+        device: torch device.
+    """
+
+    def __init__(self, features: np.ndarray, device):
+        self.device = torch.device(device)
+        self.dim = int(features.shape[-1]) if features.ndim == 3 else 0
+        self.features = torch.tensor(np.asarray(features, dtype=np.float32), device=self.device)
+        self.view_angles = torch.as_tensor(VIEW_ANGLE_FEATURES, device=self.device)  # (12, 36, 128)
+        self.index_angles = torch.as_tensor(VIEW_INDEX_ANGLES, device=self.device)  # (36, 128)
+
+    @property
+    def feature_size(self) -> int:
+        """D + 128."""
+        return self.dim + ANGLE_FEATURE_SIZE
+
+    def step_inputs(self, obs: dict, env_mask: torch.Tensor | None = None) -> StepInputs:
+        """Gather the step tensors of an index-mode observation dict (arrays with leading B).
+
+        ``env_mask``: optional (B, D) environmental-dropout mask multiplied into every visual
+        feature (views and candidates) of each environment.
+        """
+        dev = self.device
+        view = torch.as_tensor(obs["view_index"][:, 0], device=dev)
+        point = torch.as_tensor(obs["candidate_point_ids"], device=dev)  # (B, K), -1 padding
+        four = torch.as_tensor(obs["candidate_angles"], device=dev)  # (B, K, 4)
+        B, K = point.shape
+        valid = point >= 0
+        view_ang = self.view_angles[view % HEADING_COUNT]
+        cand_ang = four.repeat(1, 1, ANGLE_FEATURE_SIZE // 4)
+        if self.dim:
+            rows = torch.as_tensor(obs["feature_row"][:, 0], device=dev)
+            vis = self.features[rows]  # (B, 36, D)
+            if env_mask is not None:
+                vis = vis * env_mask[:, None, :]
+            cand_vis = torch.gather(vis, 1, point.clamp(min=0)[:, :, None].expand(B, K, self.dim))
+            cand_vis = cand_vis * valid[:, :, None]
+            views = torch.cat([vis, view_ang], dim=2)
+            cands = torch.cat([cand_vis, cand_ang], dim=2)
+        else:
+            views, cands = view_ang, cand_ang
+        cands = torch.cat([cands, cands.new_zeros(B, 1, cands.shape[2])], dim=1)
+        mask = torch.cat([~valid, valid.new_zeros(B, 1)], dim=1)
+        return StepInputs(views, cands, mask, self.index_angles[view])

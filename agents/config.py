@@ -1,0 +1,72 @@
+"""Training arguments as a dataclass with the paper's defaults (the CLI parser is generated from it)."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of a training run (defaults: R2R-EnvDrop / CLIP-ViL)."""
+
+    features: str = field(default="clip_r50x4", metadata={"help": "encoder name (store <data-dir>/features/<name>.feats), a store path, or 'none' for zero visual features"})
+    dataset: str = field(default="synthetic", metadata={"help": "r2r, rxr or synthetic", "choices": ("r2r", "rxr", "synthetic")})
+    data_dir: str | None = field(default=None, metadata={"help": "data root (default: the synthetic world, generated if missing)"})
+    mode: str = field(default="follower", metadata={"help": "what to train", "choices": ("follower",)})
+    iters: int = field(default=80000, metadata={"help": "training iterations (one IL batch + one RL batch each)"})
+    batch_size: int = field(default=64, metadata={"help": "episodes per batch"})
+    lr: float = field(default=1e-4, metadata={"help": "follower learning rate (RMSprop)"})
+    speaker_lr: float = field(default=1e-4, metadata={"help": "speaker learning rate (Adam)"})
+    ml_weight: float | None = field(default=None, metadata={"help": "IL weight (default 0.2 R2R, 0.4 RxR)"})
+    aug_ml_weight: float = field(default=0.6, metadata={"help": "IL weight on speaker-labelled augmented batches (bt)"})
+    feedback: str = field(default="sample", metadata={"help": "'sample' = IL + A2C, 'teacher' = IL only", "choices": ("sample", "teacher")})
+    gamma: float = field(default=0.9, metadata={"help": "discount of the A2C returns"})
+    entropy_coef: float = field(default=0.01, metadata={"help": "entropy bonus"})
+    hidden: int = field(default=512, metadata={"help": "follower/speaker LSTM hidden size (EnvDrop 512)"})
+    word_embedding: int = field(default=256, metadata={"help": "word embedding size (EnvDrop 256)"})
+    action_embedding: int = field(default=64, metadata={"help": "previous-action embedding size (EnvDrop 64)"})
+    dropout: float = field(default=0.5, metadata={"help": "dropout of the follower"})
+    feature_dropout: float = field(default=0.3, metadata={"help": "follower feature dropout (visual channels only)"})
+    speaker_dropout: float = field(default=0.6, metadata={"help": "dropout of the speaker"})
+    env_dropout: float = field(default=0.4, metadata={"help": "environmental dropout rate during back-translation"})
+    speaker_env_dropout: float = field(default=0.3, metadata={"help": "environmental dropout rate when training the speaker"})
+    grad_clip: float = field(default=40.0, metadata={"help": "gradient-norm clip"})
+    max_instruction_length: int | None = field(default=None, metadata={"help": "tokens (default 80 R2R, 160 RxR)"})
+    max_actions: int = field(default=35, metadata={"help": "actions per episode"})
+    max_decode_length: int = field(default=120, metadata={"help": "speaker: max generated tokens"})
+    language: str | None = field(default=None, metadata={"help": "RxR language filter (en, hi-IN, te-IN)"})
+    speaker: str | None = field(default=None, metadata={"help": "bt: speaker checkpoint (default: train one first for --speaker-iters)"})
+    speaker_iters: int = field(default=2000, metadata={"help": "bt without --speaker: iterations of the speaker trained first"})
+    follower: str | None = field(default=None, metadata={"help": "bt: follower checkpoint to start from (optional)"})
+    aug_paths: int = field(default=20000, metadata={"help": "bt: augmentation paths sampled on the training scans"})
+    eval_every: int = field(default=1000, metadata={"help": "iterations between validations and checkpoints"})
+    eval_splits: str = field(default="val_seen,val_unseen", metadata={"help": "comma-separated validation splits (missing ones skipped)"})
+    log_every: int = field(default=100, metadata={"help": "iterations between console/TensorBoard loss logs"})
+    device: str = field(default="auto", metadata={"help": "cuda, cpu or auto"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    out: str | None = field(default=None, metadata={"help": "run directory (default runs/<mode>__<features>__<seed>__<time>); an existing one resumes"})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
+    no_auto_data: bool = field(default=False, metadata={"help": "never generate the synthetic world / features; print the commands"})
+    progress: bool = field(default=True, metadata={"help": "progress bar"})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_parser(description: str = "") -> argparse.ArgumentParser:
+    """An argparse parser with one ``--flag`` per :class:`TrainConfig` field."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kw = {"help": f.metadata.get("help", ""), "default": f.default if f.default is not MISSING else None}
+        if f.type in ("bool", bool):
+            if f.default:
+                p.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false", help="disable: " + kw["help"])
+            else:
+                p.add_argument(flag, action="store_true", help=kw["help"])
+            continue
+        typ = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
+        if "choices" in f.metadata:
+            kw["choices"] = f.metadata["choices"]
+        p.add_argument(flag, type=typ, **kw)
+    return p

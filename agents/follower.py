@@ -1,0 +1,123 @@
+"""The EnvDrop follower (Tan et al. 2019, as used by CLIP-ViL): encoder, attentive decoder, critic.
+
+Sizes default to the original: word embedding 256, bidirectional LSTM with 512 hidden units in
+total, action embedding 64, decoder hidden 512, dropout 0.5, feature dropout 0.3 on the visual
+channels only (never on the 128 angle channels).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from envs.angles import ANGLE_FEATURE_SIZE
+
+from .attention import SoftDotAttention
+
+
+@dataclass
+class FollowerConfig:
+    """Architecture of the follower (defaults = EnvDrop)."""
+
+    vocab_size: int
+    feature_dim: int  #: D, the visual part (0 for an angle-only agent)
+    padding_idx: int = 0
+    word_embedding: int = 256
+    hidden: int = 512
+    action_embedding: int = 64
+    dropout: float = 0.5
+    feature_dropout: float = 0.3
+
+    @property
+    def feature_size(self) -> int:
+        return self.feature_dim + ANGLE_FEATURE_SIZE
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def drop_visual(x: torch.Tensor, dropout: nn.Dropout, dim: int) -> torch.Tensor:
+    """Dropout on the first ``dim`` channels of the last axis (the visual part) only."""
+    if dim == 0 or not dropout.training or dropout.p == 0:
+        return x
+    return torch.cat([dropout(x[..., :dim]), x[..., dim:]], dim=-1)
+
+
+class InstructionEncoder(nn.Module):
+    """Embedding + bidirectional LSTM; returns the context and the decoder's initial state."""
+
+    def __init__(self, cfg: FollowerConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.word_embedding, padding_idx=cfg.padding_idx)
+        self.lstm = nn.LSTM(cfg.word_embedding, cfg.hidden // 2, batch_first=True, bidirectional=True)
+        self.bridge = nn.Linear(cfg.hidden, cfg.hidden)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor):
+        """tokens (B, L) int64, lengths (B,) -> ctx (B, L', 512), ctx padding mask (B, L') bool, (h0, c0)."""
+        emb = self.drop(self.embedding(tokens))
+        lengths_cpu = lengths.clamp(min=1).cpu()
+        packed = pack_padded_sequence(emb, lengths_cpu, batch_first=True, enforce_sorted=False)
+        out, (h, c) = self.lstm(packed)
+        ctx, _ = pad_packed_sequence(out, batch_first=True)
+        h_cat = torch.cat([h[0], h[1]], dim=1)
+        c_cat = torch.cat([c[0], c[1]], dim=1)
+        h0 = torch.tanh(self.bridge(h_cat))
+        mask = torch.arange(ctx.shape[1], device=ctx.device)[None, :] >= lengths_cpu.to(ctx.device)[:, None]
+        return self.drop(ctx), mask, (h0, c_cat)
+
+
+class AttnDecoder(nn.Module):
+    """One decoding step: action embedding, view attention, LSTMCell, instruction attention, logits."""
+
+    def __init__(self, cfg: FollowerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.action_embedding = nn.Sequential(nn.Linear(ANGLE_FEATURE_SIZE, cfg.action_embedding), nn.Tanh())
+        self.drop = nn.Dropout(cfg.dropout)
+        self.feat_drop = nn.Dropout(cfg.feature_dropout)
+        self.lstm = nn.LSTMCell(cfg.action_embedding + cfg.feature_size, cfg.hidden)
+        self.feat_attention = SoftDotAttention(cfg.hidden, cfg.feature_size, output_tilde=False)
+        self.instr_attention = SoftDotAttention(cfg.hidden, cfg.hidden)
+        self.candidate_attention = SoftDotAttention(cfg.hidden, cfg.feature_size, output_tilde=False)
+
+    def forward(self, action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask):
+        """Shapes: action_angles (B, 128), views (B, 36, F), candidates (B, K+1, F), candidate_mask
+        (B, K+1) bool, h/c (B, 512), ctx (B, L, 512), ctx_mask (B, L) bool.
+
+        Returns (h1, c1, logits (B, K+1) with -inf on padding, h_tilde).
+        """
+        dim = self.cfg.feature_dim
+        act = self.drop(self.action_embedding(action_angles))
+        views = drop_visual(views, self.feat_drop, dim)
+        candidates = drop_visual(candidates, self.feat_drop, dim)
+        attended, _ = self.feat_attention(self.drop(h), views)
+        h1, c1 = self.lstm(torch.cat([act, attended], dim=1), (h, c))
+        h_tilde, _ = self.instr_attention(self.drop(h1), ctx, ctx_mask)
+        logits = self.candidate_attention.scores(self.drop(h_tilde), candidates, candidate_mask)
+        return h1, c1, logits, h_tilde
+
+
+class Critic(nn.Module):
+    """State value from the decoder's hidden state: Linear-ReLU-Dropout-Linear."""
+
+    def __init__(self, hidden: int = 512, dropout: float = 0.5):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, 512) -> (B,) values."""
+        return self.net(h).squeeze(1)
+
+
+class Follower(nn.Module):
+    """Encoder + decoder + critic (the three optimiser groups of the original)."""
+
+    def __init__(self, cfg: FollowerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = InstructionEncoder(cfg)
+        self.decoder = AttnDecoder(cfg)
+        self.critic = Critic(cfg.hidden, cfg.dropout)

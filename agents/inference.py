@@ -1,0 +1,53 @@
+"""Load a trained follower from a checkpoint and decode a split greedily (evaluation, export)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from . import data as D
+from .bank import FeatureBank
+from .checkpoint import load_checkpoint
+from .follower import Follower, FollowerConfig
+from .rollout import greedy_trajectories
+
+logger = logging.getLogger(__name__)
+
+
+def load_follower(path, device="cpu"):
+    """(Follower in eval mode, tokenizer, checkpoint meta) from a training checkpoint."""
+    tensors, meta = load_checkpoint(path, map_location=device)
+    fcfg = FollowerConfig(**meta["follower_config"])
+    model = Follower(fcfg).to(device)
+    model.load_state_dict(tensors["follower"])
+    model.eval()
+    from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
+
+    cfg = meta["config"]
+    cls = MultilingualTokenizer if D.DATASET_DEFAULTS[cfg["dataset"]]["format"] == "rxr" else R2RTokenizer
+    return model, cls(meta["vocab"], encoding_length=cfg["max_instruction_length"]), meta
+
+
+def decode_split(checkpoint, dataset: str, data_dir, split: str, features: str | None = None, device="cpu",
+                 batch_size: int = 64, language: str | None = None):
+    """Greedy trajectories ``{instr_id: [[viewpoint, heading, elevation], ...]}`` of a split.
+
+    ``features`` defaults to the encoder the checkpoint was trained with; its dimension must match.
+    Returns (trajectories, world).
+    """
+    model, tokenizer, meta = load_follower(checkpoint, device)
+    cfg = meta["config"]
+    features = cfg["features"] if features is None else features
+    data_dir = Path(data_dir) if data_dir is not None else D.resolve_data_dir(dataset, None)
+    store = D.open_store(data_dir, features)
+    dim = 0 if store is None else int(store.dim)
+    if dim != model.cfg.feature_dim:
+        raise ValueError(f"checkpoint {checkpoint} was trained on {model.cfg.feature_dim}-d features "
+                         f"({cfg['features']!r}) but {features!r} has {dim}")
+    world = D.build_world(dataset, data_dir, split, store, tokenizer, language or cfg.get("language"),
+                          cfg["max_instruction_length"], cfg["max_actions"])
+    bank = FeatureBank(world.features, device)
+    with torch.no_grad():
+        trajs = greedy_trajectories(model, bank, world, batch_size)
+    return trajs, world

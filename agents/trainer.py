@@ -1,0 +1,272 @@
+"""The training loop: arguments, data, model, loop, validation, logging, checkpoints, resume.
+
+A run directory holds ``params.json``, ``latest.pt`` (written atomically at every validation),
+``best_<split>.pt`` (best SR on each validation split; BLEU for the speaker), ``vocab.txt`` and
+TensorBoard event files under ``tb/``. Pointing a new run at an existing directory resumes from
+``latest.pt`` exactly: same weights, optimiser state, random states and next batch.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from envs.batch import NavBatch
+from vln.evaluate import Evaluator
+from vln.io_utils import atomic_write_json
+
+from . import data as D
+from .bank import FeatureBank
+from .checkpoint import load_checkpoint, restore_rng, rng_tensors, save_checkpoint
+from .config import TrainConfig
+from .follower import Follower, FollowerConfig
+from .rollout import greedy_trajectories, rollout
+from .sampler import EpisodeSampler
+
+logger = logging.getLogger(__name__)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {name} asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def default_run_dir(cfg: TrainConfig) -> Path:
+    feats = Path(cfg.features).stem if cfg.features else "none"
+    return Path("runs") / f"{cfg.mode}__{feats}__{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class Trainer:
+    """Builds everything a run needs from a :class:`TrainConfig` and trains it.
+
+    Attributes:
+        cfg: the configuration (``ml_weight`` / ``max_instruction_length`` filled in).
+        train_world, val_worlds: :class:`envs.world.NavWorld` of the splits (index mode).
+        bank: the features on the device (one tensor).
+        follower: :class:`Follower`; speaker (``mode`` speaker/bt): :class:`agents.speaker.Speaker`.
+        iteration: iterations done so far.
+        history: validation results, a list of ``{"iter", "<split>/<metric>": value}``.
+    """
+
+    def __init__(self, cfg: TrainConfig):
+        defaults = D.DATASET_DEFAULTS[cfg.dataset]
+        cfg.ml_weight = defaults["ml_weight"] if cfg.ml_weight is None else cfg.ml_weight
+        cfg.max_instruction_length = cfg.max_instruction_length or defaults["max_instruction_length"]
+        self.cfg = cfg
+        self.device = pick_device(cfg.device)
+        if cfg.threads or self.device.type == "cpu":
+            # One thread by default on the CPU: the decoder runs many small ops per step, and
+            # OpenMP workers spinning on a shared or busy machine made each op 10-50x slower.
+            torch.set_num_threads(cfg.threads or 1)
+        torch.manual_seed(cfg.seed)
+        self.data_dir = D.resolve_data_dir(cfg.dataset, cfg.data_dir)
+        D.ensure_data(cfg.dataset, self.data_dir, cfg.features, auto=not cfg.no_auto_data)
+        self.store = D.open_store(self.data_dir, cfg.features)
+        self.out = Path(cfg.out) if cfg.out else default_run_dir(cfg)
+        resume = (self.out / "latest.pt").exists()
+        vocab = self._saved_vocab() if resume else None
+        tok = self._tokenizer(vocab) if vocab else None
+        self.train_world = self._world("train", tok)
+        self.tokenizer = self.train_world.tokenizer
+        splits = D.available_splits(cfg.dataset, self.data_dir)
+        self.val_worlds = {s: self._world(s, self.tokenizer) for s in cfg.eval_splits.split(",") if s and s in splits}
+        self.bank = FeatureBank(self.train_world.features, self.device)
+        self.follower = Follower(FollowerConfig(
+            vocab_size=self.train_world.vocab_size, feature_dim=self.bank.dim, padding_idx=int(self.tokenizer.pad_id),
+            word_embedding=cfg.word_embedding, hidden=cfg.hidden, action_embedding=cfg.action_embedding,
+            dropout=cfg.dropout, feature_dropout=cfg.feature_dropout)).to(self.device)
+        self.optimizer = torch.optim.RMSprop(self.follower.parameters(), lr=cfg.lr)
+        self.sampler = EpisodeSampler(len(self.train_world.episodes), cfg.batch_size, cfg.seed)
+        self.nav = NavBatch(self.train_world, cfg.batch_size)
+        self.evaluators = {s: Evaluator(w.navgraph, w.episodes) for s, w in self.val_worlds.items()
+                           if all(len(e.path) > 1 for e in w.episodes)}
+        self.iteration = 0
+        self.history: list[dict] = []
+        self.best: dict[str, dict] = {}
+        self.baseline: dict[str, float] = {}
+        self.task = None
+        if cfg.mode in ("speaker", "bt"):
+            raise NotImplementedError(f"--mode {cfg.mode}: the speaker and back-translation are not implemented yet; "
+                                      "use --mode follower")
+        self.writer = None
+        if resume:
+            self.load(self.out / "latest.pt")
+
+    # ------------------------------------------------------------------ data
+    def _world(self, split, tokenizer):
+        c = self.cfg
+        return D.build_world(c.dataset, self.data_dir, split, self.store, tokenizer, c.language,
+                             c.max_instruction_length, c.max_actions)
+
+    def _tokenizer(self, vocab):
+        from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
+
+        cls = MultilingualTokenizer if D.DATASET_DEFAULTS[self.cfg.dataset]["format"] == "rxr" else R2RTokenizer
+        return cls(vocab, encoding_length=self.cfg.max_instruction_length)
+
+    def _saved_vocab(self):
+        _, meta = load_checkpoint(self.out / "latest.pt")
+        return meta["vocab"]
+
+    # ------------------------------------------------------------------ training
+    def follower_step(self, nav: NavBatch, il_episodes: np.ndarray, rl_episodes, ml_weight: float,
+                      env_mask=None, bank: FeatureBank | None = None) -> dict:
+        """IL (teacher forcing) on one batch, then A2C on another (``feedback="sample"``).
+
+        Returns the weighted loss tensors (``loss_ml``, ``loss_rl``) and RL statistics.
+        """
+        cfg = self.cfg
+        bank = self.bank if bank is None else bank
+        nav.reset_envs(np.arange(len(il_episodes)), il_episodes)
+        il = rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask)
+        out = {"loss_ml": il.loss_il * ml_weight, "loss_rl": torch.zeros((), device=self.device)}
+        if cfg.feedback == "sample":
+            nav.reset_envs(np.arange(len(rl_episodes)), rl_episodes)
+            rl = rollout(self.follower, bank, nav, "sample", rl=True, env_mask=env_mask,
+                         gamma=cfg.gamma, entropy_coef=cfg.entropy_coef)
+            out["loss_rl"] = rl.loss_rl
+            out.update({k: torch.tensor(v) for k, v in rl.stats.items()})
+        return out
+
+    def train_iteration(self) -> dict:
+        """One optimiser step; returns float losses for logging."""
+        self.follower.train()
+        if self.task is not None:
+            return self.task.train_iteration()
+        self.optimizer.zero_grad(set_to_none=True)
+        il_batch = self.sampler.next()
+        rl_batch = self.sampler.next() if self.cfg.feedback == "sample" else None
+        parts = self.follower_step(self.nav, il_batch, rl_batch, self.cfg.ml_weight)
+        loss = parts["loss_ml"] + parts["loss_rl"]
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.follower.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        return {k: float(v.detach()) for k, v in parts.items()}
+
+    # ------------------------------------------------------------------ validation
+    def evaluate(self) -> dict:
+        """Greedy decoding on every validation split; ``{"<split>/<metric>": value}``."""
+        if self.task is not None and self.cfg.mode == "speaker":
+            return self.task.evaluate()
+        out = {}
+        for split, world in self.val_worlds.items():
+            trajs = greedy_trajectories(self.follower, self.bank, world, self.cfg.batch_size)
+            if split in self.evaluators:
+                summary = self.evaluators[split].score(trajs).summary
+                for k in ("sr", "spl", "ndtw", "sdtw", "cls", "nav_error", "osr", "lengths"):
+                    if k in summary:
+                        out[f"{split}/{k}"] = float(summary[k])
+        return out
+
+    def baselines(self) -> dict:
+        """SR/SPL of STOP-at-start and a random walk on the validation splits (same evaluator)."""
+        from .baselines import baseline_trajectories
+
+        out = {}
+        for split, ev in self.evaluators.items():
+            for policy in ("stop", "random"):
+                s = ev.score(baseline_trajectories(self.val_worlds[split], policy, seed=self.cfg.seed)).summary
+                out[f"{split}/{policy}_sr"], out[f"{split}/{policy}_spl"] = float(s["sr"]), float(s["spl"])
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> tuple[dict, dict]:
+        tensors = {"follower": self.follower.state_dict(), "optimizer": self.optimizer.state_dict(),
+                   "rng": rng_tensors(self.device)}
+        meta = {"iteration": self.iteration, "config": self.cfg.to_dict(), "follower_config": self.follower.cfg.to_dict(),
+                "vocab": list(self.tokenizer.vocab), "sampler": self.sampler.state_dict(), "history": self.history,
+                "best": self.best, "baseline": self.baseline}
+        if self.task is not None:
+            t_tensors, t_meta = self.task.state()
+            tensors.update(t_tensors)
+            meta["task"] = t_meta
+        return tensors, meta
+
+    def save(self, path: Path) -> None:
+        tensors, meta = self.state()
+        save_checkpoint(path, tensors, meta)
+
+    def load(self, path: Path) -> None:
+        """Restore everything (weights, optimiser, random states, sampler) from a checkpoint."""
+        tensors, meta = load_checkpoint(path, map_location=self.device)
+        self.follower.load_state_dict(tensors["follower"])
+        self.optimizer.load_state_dict(tensors["optimizer"])
+        self.sampler.load_state_dict(meta["sampler"])
+        self.iteration, self.history, self.best = meta["iteration"], meta["history"], meta["best"]
+        self.baseline = meta.get("baseline", {})
+        if self.task is not None:
+            self.task.load(tensors, meta.get("task", {}))
+        restore_rng(tensors["rng"], self.device)
+        logger.info("resumed %s at iteration %d", path, self.iteration)
+
+    def _validate_and_save(self) -> dict:
+        metrics = self.evaluate()
+        record = {"iter": self.iteration, **metrics}
+        self.history.append(record)
+        for key, value in metrics.items():
+            self.writer.add_scalar(key, value, self.iteration)
+        key_metric = "bleu" if self.cfg.mode == "speaker" else "sr"
+        for split in self.val_worlds:
+            v = metrics.get(f"{split}/{key_metric}")
+            if v is not None and (split not in self.best or v > self.best[split]["value"]):
+                self.best[split] = {"value": v, "iter": self.iteration}
+                self.save(self.out / f"best_{split}.pt")
+        self.save(self.out / "latest.pt")
+        logger.info("iter %d: %s", self.iteration, "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        return metrics
+
+    # ------------------------------------------------------------------ loop
+    def train(self, iters: int | None = None, on_iteration=None) -> list[dict]:
+        """Train until ``iters`` total iterations (default ``cfg.iters``); returns the history.
+
+        ``on_iteration(iteration, losses)`` is called after every optimiser step (tests use it).
+        """
+        from torch.utils.tensorboard import SummaryWriter
+
+        cfg = self.cfg
+        iters = cfg.iters if iters is None else iters
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.out / "params.json", cfg.to_dict(), indent=1)
+        self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.iteration or None)
+        if self.iteration == 0:
+            self.baseline = self.baselines()
+            logger.info("baselines: %s", "  ".join(f"{k} {v:.4f}" for k, v in self.baseline.items()))
+            for k, v in self.baseline.items():
+                self.writer.add_scalar(f"baseline/{k}", v, 0)
+            self.writer.add_text("hparams", "|param|value|\n|-|-|\n" + "\n".join(
+                f"|{k}|{v}|" for k, v in cfg.to_dict().items()))
+        bar = tqdm(total=iters, initial=self.iteration, disable=not cfg.progress, unit="it", dynamic_ncols=True)
+        sums, n, t0, steps0 = {}, 0, time.perf_counter(), self.iteration
+        try:
+            while self.iteration < iters:
+                losses = self.train_iteration()
+                self.iteration += 1
+                bar.update(1)
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                n += 1
+                if on_iteration is not None:
+                    on_iteration(self.iteration, losses)
+                if self.iteration % cfg.log_every == 0 or self.iteration == iters:
+                    rate = (self.iteration - steps0) / max(time.perf_counter() - t0, 1e-9)
+                    for k, v in sums.items():
+                        self.writer.add_scalar(f"train/{k}", v / n, self.iteration)
+                    self.writer.add_scalar("perf/iters_per_s", rate, self.iteration)
+                    bar.set_postfix({k: f"{v / n:.3f}" for k, v in sums.items() if k.startswith("loss")})
+                    logger.info("iter %d  %s  %.2f it/s", self.iteration,
+                                "  ".join(f"{k} {v / n:.4f}" for k, v in sums.items()), rate)
+                    sums, n = {}, 0
+                if self.iteration % cfg.eval_every == 0 or self.iteration == iters:
+                    self._validate_and_save()
+        finally:
+            bar.close()
+            self.writer.close()
+        return self.history

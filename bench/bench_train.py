@@ -1,0 +1,123 @@
+"""Follower training iterations/s (batch 64, IL + A2C) against an EnvDrop-structured baseline.
+
+Both sides run the same model, losses and optimiser on the same batches. They differ in how a
+decoding step gets its inputs:
+
+* ours (:class:`agents.bank.FeatureBank`): the features are one tensor on the device; a step moves
+  only feature rows, candidate view indices and four angles per candidate;
+* baseline (the original ``get_input_feat`` / ``_candidate_variable`` structure): a Python loop
+  over the episodes builds each view and candidate feature (visual ++ angle) on the host, pads
+  them, and copies them to the device every step.
+
+Data: the synthetic world (``data/synthetic``, with ``synthetic_semantic`` features) when it
+exists, else a small synthetic world generated in a temporary folder. Runs on the CPU, and on the
+GPU too when one is available. Goal: 10x the baseline on the GPU.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agents.bank import VIEW_INDEX_ANGLES, FeatureBank, StepInputs  # noqa: E402
+from envs.angles import VIEW_ANGLE_FEATURES, angle_features  # noqa: E402
+
+
+class LoopBank:
+    """Baseline step inputs: per-episode Python loops on the host, then a host-to-device copy."""
+
+    def __init__(self, features: np.ndarray, device):
+        self.features, self.device = features, torch.device(device)
+        self.dim = int(features.shape[-1])
+
+    def step_inputs(self, obs, env_mask=None) -> StepInputs:
+        B, K = obs["candidate_point_ids"].shape
+        F = self.dim + 128
+        views = np.zeros((B, 36, F), np.float32)
+        cands = np.zeros((B, K + 1, F), np.float32)
+        mask = np.ones((B, K + 1), bool)
+        act = np.zeros((B, 128), np.float32)
+        for b in range(B):  # as the original: one episode at a time, one candidate at a time
+            view = int(obs["view_index"][b, 0])
+            vis = self.features[int(obs["feature_row"][b, 0])]
+            views[b] = np.concatenate([vis, VIEW_ANGLE_FEATURES[view % 12]], axis=1)
+            for k, point in enumerate(obs["candidate_point_ids"][b].tolist()):
+                if point < 0:
+                    continue
+                s, c, se, ce = obs["candidate_angles"][b, k]
+                ang = angle_features(np.arctan2(s, c), np.arctan2(se, ce))
+                cands[b, k] = np.concatenate([vis[point], ang])
+                mask[b, k] = False
+            mask[b, K] = False
+            act[b] = VIEW_INDEX_ANGLES[view]
+        to = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
+        return StepInputs(to(views), to(cands), to(mask), to(act))
+
+
+def data_root(tmp: Path) -> Path:
+    from vln.synthetic import default_data_dir
+
+    root = default_data_dir()
+    if (root / "world.json").exists() and (root / "features" / "synthetic_semantic.feats").exists():
+        return root
+    from features.extract import run_extraction
+    from vln.synthetic import generate_world
+
+    root = tmp / "world"
+    generate_world(root, houses=6, face_size=16, progress=False)
+    run_extraction("synthetic_semantic", root, root / "connectivity", root / "features" / "synthetic_semantic.feats",
+                   progress=False)
+    return root
+
+
+def measure(trainer, bank, iters: int) -> float:
+    """Iterations/s of ``iters`` follower iterations (IL batch + A2C batch, backward, step)."""
+    trainer.bank = bank
+    torch.manual_seed(0)
+    trainer.train_iteration()  # warm-up
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(iters):
+        trainer.train_iteration()
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+    return iters / (time.perf_counter() - t)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--iters", type=int, default=1, help="timed iterations per side and device")
+    p.add_argument("--hidden", type=int, default=512, help="LSTM size (EnvDrop 512)")
+    p.add_argument("--batch-size", type=int, default=64)
+    args = p.parse_args(argv)
+    from agents.config import TrainConfig
+    from agents.trainer import Trainer
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = data_root(Path(tmp))
+        for dev in devices:
+            cfg = TrainConfig(features="synthetic_semantic", dataset="synthetic", data_dir=str(root), out=str(Path(tmp) / dev),
+                              eval_splits="", batch_size=args.batch_size, hidden=args.hidden, device=dev, progress=False)
+            trainer = Trainer(cfg)
+            ours = measure(trainer, FeatureBank(trainer.train_world.features, trainer.device), args.iters)
+            base = measure(trainer, LoopBank(np.asarray(trainer.train_world.features), trainer.device), args.iters)
+            results[dev] = {"ours_iters_per_s": ours, "baseline_iters_per_s": base, "ratio": ours / base}
+            print(f"{dev}: ours {ours:.3f} it/s, baseline {base:.3f} it/s, ratio {ours / base:.2f}x "
+                  f"(batch {args.batch_size}, hidden {args.hidden})", flush=True)
+    print(json.dumps(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Train the EnvDrop follower (IL + A2C), the speaker, or the follower with back-translation.
+
+Examples::
+
+    python scripts/train_agent.py --features synthetic_semantic --iters 2000      # synthetic world
+    python scripts/train_agent.py --features clip_r50x4 --dataset r2r --data-dir ../shared/data
+    python scripts/train_agent.py --features clip_r50x4 --dataset r2r --data-dir DIR --mode bt \\
+        --speaker runs/speaker__clip_r50x4__0__.../best_val_unseen.pt
+
+The run directory (``--out``) holds params.json, latest.pt, best_<split>.pt and TensorBoard logs
+(``tensorboard --logdir RUN_DIR/tb``); running again with the same ``--out`` resumes exactly.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+from agents.config import TrainConfig, build_parser
+
+logger = logging.getLogger(__name__)
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv=None) -> dict:
+    """Train; returns ``{"run_dir", "iteration", "history", "best"}``."""
+    args = build_parser(__doc__.split("\n")[1]).parse_args(argv)
+    setup_logging()
+    from agents.trainer import Trainer
+
+    trainer = Trainer(TrainConfig(**vars(args)))
+    logger.info("run directory %s (%s, %d training episodes, features %s, device %s)", trainer.out, trainer.cfg.mode,
+                len(trainer.train_world.episodes), trainer.cfg.features, trainer.device)
+    history = trainer.train()
+    result = {"run_dir": str(trainer.out), "iteration": trainer.iteration, "history": history, "best": trainer.best}
+    if history:
+        print(json.dumps({"run_dir": str(trainer.out), "last": history[-1], "best": trainer.best}, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except FileNotFoundError as e:  # missing data or features: the message names the command that builds it
+        sys.exit(f"error: {e}")

@@ -1,0 +1,106 @@
+"""Training the follower on a tiny data root: it overfits, it resumes exactly, scripts run in-process."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from env_fixtures import FEATURE_DIM, write_data_root
+
+from agents.checkpoint import load_checkpoint
+from agents.config import TrainConfig
+from agents.trainer import Trainer
+
+SMALL = dict(hidden=64, word_embedding=32, action_embedding=16, progress=False, log_every=1000)
+
+
+@pytest.fixture
+def root(tmp_path):
+    return write_data_root(tmp_path / "data")
+
+
+def make_cfg(root, out, **kw) -> TrainConfig:
+    base = dict(features="toy", dataset="r2r", data_dir=str(root), out=str(out), batch_size=9, seed=3,
+                eval_splits="train,val_unseen", **SMALL)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_follower_overfits_a_handful_of_episodes(root, tmp_path):
+    cfg = make_cfg(root, tmp_path / "run", iters=150, eval_every=50, lr=3e-3, feedback="teacher", dropout=0.0,
+                   feature_dropout=0.0, ml_weight=1.0)
+    trainer = Trainer(cfg)
+    before = trainer.evaluate()["train/sr"]
+    history = trainer.train()
+    assert history[-1]["train/sr"] == 1.0, history
+    assert before < 1.0
+    assert trainer.best["train"]["value"] == 1.0
+    assert (tmp_path / "run" / "best_train.pt").exists() and (tmp_path / "run" / "latest.pt").exists()
+    assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
+
+
+def test_resumed_run_gives_the_same_next_losses(root, tmp_path):
+    kw = dict(iters=6, eval_every=3, lr=1e-3, eval_splits="val_unseen")
+    full = []
+    Trainer(make_cfg(root, tmp_path / "full", **kw)).train(on_iteration=lambda i, l: full.append((i, l)))
+    Trainer(make_cfg(root, tmp_path / "cut", **{**kw, "iters": 3})).train()
+    resumed_trainer = Trainer(make_cfg(root, tmp_path / "cut", **kw))
+    assert resumed_trainer.iteration == 3
+    resumed = []
+    resumed_trainer.train(on_iteration=lambda i, l: resumed.append((i, l)))
+    assert [i for i, _ in resumed] == [4, 5, 6]
+    assert resumed == full[3:]
+    assert full[3][1]["loss_rl"] != 0.0  # the A2C branch (sampling, critic) ran
+    t_full, m_full = load_checkpoint(tmp_path / "full" / "latest.pt")
+    t_cut, m_cut = load_checkpoint(tmp_path / "cut" / "latest.pt")
+    for k, v in t_full["follower"].items():
+        assert torch.equal(v, t_cut["follower"][k]), k
+    assert m_full["sampler"] == m_cut["sampler"]
+
+
+def test_checkpoint_refuses_arbitrary_pickles(tmp_path):
+    from vln.errors import DataFormatError
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": "clipvil-agent-checkpoint-v1", "tensors": {}, "meta": "{}", "x": Evil()}, bad)
+    with pytest.raises(DataFormatError, match="evil.pt"):
+        load_checkpoint(bad)
+    torch.save({"format": "something-else"}, tmp_path / "other.pt")
+    with pytest.raises(DataFormatError, match="format"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_missing_feature_store_names_the_extraction_command(root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="scripts/extract_features.py --encoder clip_r50x4"):
+        Trainer(make_cfg(root, tmp_path / "run", features="clip_r50x4", iters=1))
+
+
+def test_zero_feature_agent_and_scripts_end_to_end(root, tmp_path):
+    from scripts import export_submission, train_agent
+
+    out = tmp_path / "run"
+    res = train_agent.main(["--features", "none", "--dataset", "r2r", "--data-dir", str(root), "--out", str(out),
+                            "--iters", "2", "--eval-every", "2", "--batch-size", "4", "--hidden", "32",
+                            "--word-embedding", "16", "--no-progress", "--eval-splits", "val_unseen"])
+    assert res["iteration"] == 2 and "val_unseen/sr" in res["history"][-1]
+    params = json.loads((out / "params.json").read_text())
+    assert params["lr"] == 1e-4 and params["ml_weight"] == 0.2 and params["features"] == "none"
+    sub = tmp_path / "submit.json"
+    r = export_submission.main(["--checkpoint", str(out / "latest.pt"), "--dataset", "r2r", "--data-dir", str(root),
+                                "--split", "val_unseen", "--out", str(sub)])
+    items = json.loads(sub.read_text())
+    assert r["episodes"] == len(items) == 3
+    assert all(it["trajectory"][0][0] for it in items)
+
+
+def test_defaults_match_envdrop():
+    cfg = TrainConfig()
+    assert (cfg.batch_size, cfg.lr, cfg.gamma, cfg.entropy_coef, cfg.grad_clip) == (64, 1e-4, 0.9, 0.01, 40.0)
+    assert (cfg.hidden, cfg.word_embedding, cfg.action_embedding, cfg.dropout, cfg.feature_dropout) == (512, 256, 64, 0.5, 0.3)
+    assert (cfg.max_actions, cfg.aug_ml_weight, cfg.env_dropout, cfg.speaker_dropout) == (35, 0.6, 0.4, 0.6)
