@@ -27,3 +27,15 @@ def english_mentions(text: str) -> tuple[list[str], list[str]]:
         pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b")
         return pattern.findall(text.lower())
     return find(OBJECT_WORDS["en"]), find(ROOM_WORDS["en"])
+
+
+def small_world_with_features(root, seed: int, train_paths: int, val_unseen_paths: int):
+    """A 2-house synthetic world (16 px faces) with its ``synthetic_semantic`` features extracted."""
+    from features.extract import run_extraction
+    from vln.synthetic import generate_world
+
+    generate_world(root, houses=2, seed=seed, face_size=16,
+                   paths_per_house={"train": train_paths, "val_seen": 1, "val_unseen": val_unseen_paths, "test": 1})
+    run_extraction("synthetic_semantic", root, root / "connectivity", root / "features" / "synthetic_semantic.feats",
+                   progress=False)
+    return root

@@ -16,6 +16,7 @@ pytest.importorskip("stable_baselines3")
 from stable_baselines3.common.env_checker import check_env  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
+from synthetic_helpers import small_world_with_features  # noqa: E402
 from envs.sb3 import FlattenFeatures, SB3VecEnv, make_sb3_env, make_sb3_vec_env  # noqa: E402
 
 SHAPE_WARNING = "unconventional shape"
@@ -24,15 +25,8 @@ SHAPE_WARNING = "unconventional shape"
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory):
     """A 2-house synthetic world (1 train house, 1 val_unseen house) with synthetic_semantic features."""
-    from features.extract import run_extraction
-    from vln.synthetic import generate_world
-
-    root = tmp_path_factory.mktemp("sb3") / "world"
-    generate_world(root, houses=2, seed=3, face_size=16,
-                   paths_per_house={"train": 6, "val_seen": 1, "val_unseen": 3, "test": 1})
-    run_extraction("synthetic_semantic", root, root / "connectivity", root / "features" / "synthetic_semantic.feats",
-                   progress=False)
-    return root
+    return small_world_with_features(tmp_path_factory.mktemp("sb3") / "world", seed=3, train_paths=6,
+                                     val_unseen_paths=3)
 
 
 def kw(root, **extra):

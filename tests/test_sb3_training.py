@@ -11,21 +11,15 @@ pytest.importorskip("sb3_contrib")
 from sb3_contrib import MaskablePPO  # noqa: E402
 from stable_baselines3.common.vec_env import VecMonitor  # noqa: E402
 
+from synthetic_helpers import small_world_with_features  # noqa: E402
 from envs.sb3 import make_sb3_env, make_sb3_vec_env  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory):
     """A 2-house synthetic world (1 train house, 1 val_unseen house) with synthetic_semantic features."""
-    from features.extract import run_extraction
-    from vln.synthetic import generate_world
-
-    root = tmp_path_factory.mktemp("sb3train") / "world"
-    generate_world(root, houses=2, seed=5, face_size=16,
-                   paths_per_house={"train": 8, "val_seen": 1, "val_unseen": 4, "test": 1})
-    run_extraction("synthetic_semantic", root, root / "connectivity", root / "features" / "synthetic_semantic.feats",
-                   progress=False)
-    return root
+    return small_world_with_features(tmp_path_factory.mktemp("sb3train") / "world", seed=5, train_paths=8,
+                                     val_unseen_paths=4)
 
 
 def kw(root, **extra):
