@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataFormatError
+from .io_utils import atomic_write_text, read_json
 
 REQUIRED_FIELDS = ("image_id", "pose", "included", "unobstructed")
 
@@ -136,11 +137,8 @@ def read_connectivity(path: str | os.PathLike, scan_id: str | None = None) -> Sc
     if scan_id is None:
         scan_id = path.name[: -len("_connectivity.json")] if path.name.endswith("_connectivity.json") else path.stem
     try:
-        with open(path, "rb") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        data = read_json(path)
+    except UnicodeDecodeError as e:
         raise DataFormatError(path, None, None, f"is not valid JSON ({e})") from None
     return parse_connectivity(data, path, scan_id)
 
@@ -159,6 +157,4 @@ def read_scans_txt(directory: str | os.PathLike) -> list[str]:
 
 def write_connectivity(path: str | os.PathLike, records: list[dict]) -> None:
     """Write a connectivity file atomically (used by the synthetic-world generator)."""
-    from .io_utils import atomic_write_text
-
     atomic_write_text(path, json.dumps(records))

@@ -1,6 +1,7 @@
 """Atomic file writes: a crash never leaves a half-written checkpoint, cache or export."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
@@ -47,3 +48,41 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, obj, **kwargs) -> None:
     """Serialise ``obj`` as JSON and write it to ``path`` atomically."""
     atomic_write_text(path, json.dumps(obj, **kwargs))
+
+
+def open_text(path: str | os.PathLike, mode: str = "r"):
+    """Open a UTF-8 text file for reading or writing, gzip-compressed when its name ends in ``.gz``."""
+    path = Path(path)
+    if path.name.endswith(".gz"):
+        return gzip.open(path, mode + "t", encoding="utf-8")
+    return open(path, mode, encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike, error=None):
+    """Decode a JSON file; malformed JSON raises ``error`` (default DataFormatError) naming the file."""
+    from .errors import DataFormatError
+
+    try:
+        with open_text(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise (error or DataFormatError)(
+            path, None, None, f"is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+
+
+def iter_jsonl(path: str | os.PathLike, error=None):
+    """Yield ``(line number, object)`` of a JSON Lines file (``.gz`` too), skipping blank lines.
+
+    A malformed line raises ``error`` (default DataFormatError) naming the file and the line.
+    """
+    from .errors import DataFormatError
+
+    with open_text(path) as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise (error or DataFormatError)(
+                    path, f"line {n}", None, f"is not valid JSON ({e.msg}, column {e.colno})") from None

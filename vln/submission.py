@@ -29,7 +29,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .errors import DataFormatError, NotConnectedError, UnknownScanError
-from .io_utils import atomic_write_bytes, atomic_write_text
+from .io_utils import atomic_write_bytes, atomic_write_text, iter_jsonl, read_json
 from .metrics import check_connected
 
 logger = logging.getLogger(__name__)
@@ -162,21 +162,10 @@ def write_r2r_submission(path: str | os.PathLike, trajectories) -> Path:
 def read_r2r_submission(path: str | os.PathLike) -> dict:
     """Read and check an R2R submission file; ``{instr_id: [(vp, heading, elevation), ...]}``."""
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            items = json.load(f)
-    except json.JSONDecodeError as e:
-        raise SubmissionError(path, None, None, f"is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    return parse_r2r_items(items, str(path))
+    return parse_r2r_items(read_json(path, SubmissionError), str(path))
 
 
 # ------------------------------------------------------------------ RxR files
-def _open_text(path: Path, mode: str):
-    if path.name.endswith(".gz"):
-        return gzip.open(path, mode + "t", encoding="utf-8")
-    return open(path, mode, encoding="utf-8")
-
-
 def write_rxr_submission(path: str | os.PathLike, trajectories) -> Path:
     """Write an RxR leaderboard submission (JSON Lines; gzipped if ``path`` ends in ``.gz``).
 
@@ -209,22 +198,15 @@ def read_rxr_submission(path: str | os.PathLike) -> dict:
     """Read and check an RxR submission; ``{str(instruction_id): [viewpoint, ...]}``."""
     path = Path(path)
     out: dict = {}
-    with _open_text(path, "r") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SubmissionError(path, f"line {n}", None, f"is not valid JSON ({e.msg})") from None
-            if not isinstance(item, dict):
-                raise SubmissionError(path, f"line {n}", None, "must be a JSON object")
-            iid = item.get("instruction_id")
-            if not isinstance(iid, int) or isinstance(iid, bool):
-                raise SubmissionError(path, f"line {n}", "instruction_id", f"must be an integer, got {iid!r}")
-            if "path" not in item:
-                raise SubmissionError(path, f"instr_id {iid}", "path", "is missing")
-            _add(out, str(iid), parse_trajectory(item["path"], str(path), str(iid), poses=False), str(path))
+    for n, item in iter_jsonl(path, SubmissionError):
+        if not isinstance(item, dict):
+            raise SubmissionError(path, f"line {n}", None, "must be a JSON object")
+        iid = item.get("instruction_id")
+        if not isinstance(iid, int) or isinstance(iid, bool):
+            raise SubmissionError(path, f"line {n}", "instruction_id", f"must be an integer, got {iid!r}")
+        if "path" not in item:
+            raise SubmissionError(path, f"instr_id {iid}", "path", "is missing")
+        _add(out, str(iid), parse_trajectory(item["path"], str(path), str(iid), poses=False), str(path))
     return out
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ..errors import DataFormatError
-from ..io_utils import atomic_write_text
+from ..io_utils import atomic_write_text, read_json
 from .episode import Episode, check_path_in_graph, get_field, require_object
 
 logger = logging.getLogger(__name__)
@@ -117,11 +117,7 @@ def read_r2r_paths(file: str | os.PathLike, graph=None) -> list[PathRecord]:
         NotConnectedError: consecutive path viewpoints are not connected.
     """
     file = Path(file)
-    try:
-        with open(file, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise DataFormatError(file, None, None, f"is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    data = read_json(file)
     if not isinstance(data, list):
         raise DataFormatError(file, None, None, f"must hold a JSON list of paths, got {type(data).__name__}")
     records, seen = [], {}

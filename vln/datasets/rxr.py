@@ -10,7 +10,6 @@ object per instruction with ``instruction_id`` (int), ``path_id`` (int), ``scan`
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import logging
 import os
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ..errors import DataFormatError
-from ..io_utils import atomic_write_bytes
+from ..io_utils import atomic_write_bytes, iter_jsonl
 from .episode import Episode, check_path_in_graph, get_field, require_object
 
 logger = logging.getLogger(__name__)
@@ -84,12 +83,6 @@ def parse_rxr_record(rec, file, line: int) -> Episode:
     )
 
 
-def _open_text(file: Path):
-    if file.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(file, "rb"), encoding="utf-8")
-    return open(file, encoding="utf-8")
-
-
 def load_rxr(file: str | os.PathLike, graph=None, language: str | Sequence[str] | None = None) -> list[Episode]:
     """Load an RxR guide file (``.jsonl.gz`` or plain ``.jsonl``) as episodes, in file order.
 
@@ -108,24 +101,17 @@ def load_rxr(file: str | os.PathLike, graph=None, language: str | Sequence[str] 
     file = Path(file)
     out, seen, total = [], {}, 0
     try:
-        with _open_text(file) as f:
-            for line_no, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataFormatError(file, f"line {line_no}", None, f"is not valid JSON ({e.msg}, column {e.colno})") from None
-                ep = parse_rxr_record(rec, file, line_no)
-                if ep.instr_id in seen:
-                    raise DataFormatError(file, f"line {line_no} (instruction_id {ep.instr_id})", "instruction_id",
-                                          f"is duplicated (first on line {seen[ep.instr_id]})")
-                seen[ep.instr_id] = line_no
-                total += 1
-                if graph is not None:
-                    check_path_in_graph(graph, file, f"line {line_no} (instruction_id {ep.instr_id})", ep.scan, ep.path)
-                if language_matches(ep.language, language):
-                    out.append(ep)
+        for line_no, rec in iter_jsonl(file):
+            ep = parse_rxr_record(rec, file, line_no)
+            if ep.instr_id in seen:
+                raise DataFormatError(file, f"line {line_no} (instruction_id {ep.instr_id})", "instruction_id",
+                                      f"is duplicated (first on line {seen[ep.instr_id]})")
+            seen[ep.instr_id] = line_no
+            total += 1
+            if graph is not None:
+                check_path_in_graph(graph, file, f"line {line_no} (instruction_id {ep.instr_id})", ep.scan, ep.path)
+            if language_matches(ep.language, language):
+                out.append(ep)
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
         if isinstance(e, FileNotFoundError):
             raise
