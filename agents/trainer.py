@@ -167,14 +167,19 @@ class Trainer:
         return out
 
     def baselines(self) -> dict:
-        """SR/SPL of STOP-at-start and a random walk on the validation splits (same evaluator)."""
-        from .baselines import baseline_trajectories
+        """SR/SPL of STOP-at-start and a random walk on the validation splits (same evaluator).
+
+        The random walk moves as many times as a typical reference path has edges, then stops.
+        """
+        from envs.baselines import mean_path_edges, random_walk_policy, rollout_split, stop_policy
 
         out = {}
         for split, ev in self.evaluators.items():
-            for policy in ("stop", "random"):
-                s = ev.score(baseline_trajectories(self.val_worlds[split], policy, seed=self.cfg.seed)).summary
-                out[f"{split}/{policy}_sr"], out[f"{split}/{policy}_spl"] = float(s["sr"]), float(s["spl"])
+            world = self.val_worlds[split]
+            policies = {"stop": stop_policy, "random": random_walk_policy(mean_path_edges(world))}
+            for name, policy in policies.items():
+                s = ev.score(rollout_split(world, policy, batch_size=256, seed=self.cfg.seed)).summary
+                out[f"{split}/{name}_sr"], out[f"{split}/{name}_spl"] = float(s["sr"]), float(s["spl"])
         return out
 
     # ------------------------------------------------------------------ checkpoints

@@ -30,6 +30,23 @@ def teacher_policy(core: NavBatch, rng) -> np.ndarray:
     return core.teacher_actions()
 
 
+def random_walk_policy(steps: int) -> Callable:
+    """A walk of ``steps`` moves, each to a uniformly drawn candidate, then STOP (stops early
+    where a viewpoint has no candidates)."""
+
+    def policy(core: NavBatch, rng) -> np.ndarray:
+        _, count = core.candidate_rows()
+        move = (rng.random(core.B) * np.maximum(count, 1)).astype(np.int64)
+        return np.where((count > 0) & (core.steps < steps), move, core.stop_action)
+
+    return policy
+
+
+def mean_path_edges(world: NavWorld) -> int:
+    """The mean number of edges of the split's reference paths (at least 1)."""
+    return max(1, int(round(np.mean([len(e.path) - 1 for e in world.episodes]))))
+
+
 BASELINES: dict[str, Callable] = {"stop": stop_policy, "random": random_policy, "teacher": teacher_policy}
 
 
