@@ -9,9 +9,12 @@ viewpoint, as EnvDrop's ``buffered_state_dict``), per-candidate Python loops to 
 and EnvDrop's equivalent actions (turning the simulator view by view) to move.
 Ours: ``gym.make_vec("vln/R2R-v0", vectorization_mode="vector_entry_point")``.
 Ours runs in both feature modes: "numpy" (the (36, D) view and candidate features copied into
-every observation, like the baseline) and "index" (feature rows only; a trainer gathers from one
-device-resident tensor, so no features cross from host memory per step).
-Both run the same policy (teacher action with probability 0.7, else a random valid one).
+every observation, like the baseline; with Gymnasium's default ``copy=True`` new arrays every
+step, and with ``copy=False`` one set of arrays overwritten in place) and "index" (feature rows
+only; a trainer gathers from one device-resident tensor, so no features cross from host memory
+per step). All run the same policy (teacher action with probability 0.7, else a random valid one).
+The contenders are timed in interleaved rounds (baseline, then each of ours, repeated) so that
+load from other processes affects them alike; each ratio is the median of the per-round ratios.
 Goal: at least 50x at batch 64.
 """
 from __future__ import annotations
@@ -98,37 +101,85 @@ def policy(rng, teacher, n_valid):
     return teacher if rng.random() < 0.7 else int(rng.integers(n_valid))
 
 
-def bench_ours(root, batch, seconds, rng, mode="numpy"):
-    vec = gym.make_vec("vln/R2R-v0", num_envs=batch, vectorization_mode="vector_entry_point", data_dir=root,
-                       connectivity_dir=SHARED / "connectivity", split="val_unseen", features="bench",
-                       feature_mode=mode)
-    obs, info = vec.reset(seed=0)
-    steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        n_valid = obs["action_mask"][:, :-1].sum(1)
-        teacher = info["teacher_action"]
-        act = np.where(rng.random(batch) < 0.7, teacher, (rng.random(batch) * n_valid).astype(np.int64))
-        obs, r, te, tr, info = vec.step(act)
-        steps += 1
-    return steps * batch / (time.perf_counter() - t0)
+class OursRunner:
+    """Our vector env under the bench policy; ``run`` continues the same rollout."""
+
+    def __init__(self, root, batch, mode="numpy", copy=True):
+        self.vec = gym.make_vec("vln/R2R-v0", num_envs=batch, vectorization_mode="vector_entry_point", data_dir=root,
+                                connectivity_dir=SHARED / "connectivity", split="val_unseen", features="bench",
+                                feature_mode=mode, copy=copy)
+        self.batch, self.rng = batch, np.random.default_rng(1)
+        self.obs, self.info = self.vec.reset(seed=0)
+
+    def run(self, seconds: float) -> float:
+        """Env-steps/s over about ``seconds``."""
+        batch, rng, vec = self.batch, self.rng, self.vec
+        obs, info = self.obs, self.info
+        steps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            n_valid = obs["action_mask"][:, :-1].sum(1)
+            teacher = info["teacher_action"]
+            act = np.where(rng.random(batch) < 0.7, teacher, (rng.random(batch) * n_valid).astype(np.int64))
+            obs, r, te, tr, info = vec.step(act)
+            steps += 1
+        rate = steps * batch / (time.perf_counter() - t0)
+        self.obs, self.info = obs, info
+        return rate
 
 
-def bench_baseline(env, batch, seconds, rng):
-    obs = env.reset(rng)
-    steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        acts = [policy(rng, o["teacher"], len(o["candidates"])) if o["candidates"] else 0 for o in obs]
-        if steps % 35 == 34:
-            obs = env.reset(rng)
-        else:
-            obs = env.step(acts, obs)
-        steps += 1
-    return steps * batch / (time.perf_counter() - t0)
+class BaselineRunner:
+    """The EnvDrop-style env under the same policy (all episodes restart every 35 steps)."""
+
+    def __init__(self, env: EnvDropStyleEnv, batch: int, rng):
+        self.env, self.batch, self.rng = env, batch, rng
+        self.obs, self.steps = env.reset(rng), 0
+
+    def run(self, seconds: float) -> float:
+        env, rng, obs = self.env, self.rng, self.obs
+        steps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            acts = [policy(rng, o["teacher"], len(o["candidates"])) if o["candidates"] else 0 for o in obs]
+            if self.steps % 35 == 34:
+                obs = env.reset(rng)
+            else:
+                obs = env.step(acts, obs)
+            self.steps += 1
+            steps += 1
+        self.obs = obs
+        return steps * self.batch / (time.perf_counter() - t0)
+
+
+CONTENDERS = {
+    "ours_numpy": ("ours, numpy mode (features in the observation, copy=True)", dict(mode="numpy")),
+    "ours_numpy_nocopy": ("ours, numpy mode, copy=False (reused observation arrays)", dict(mode="numpy", copy=False)),
+    "ours_index": ("ours, index mode (feature rows for a device-resident table)", dict(mode="index")),
+}
+
+
+def bench_batch(root, episodes, feats, batch: int, seconds: float, rounds: int) -> dict:
+    """Interleaved rounds (baseline, then each of ours): medians and per-round ratios."""
+    base_env = EnvDropStyleEnv(SHARED / "connectivity", episodes, feats, batch)
+    BaselineRunner(base_env, batch, np.random.default_rng(2)).run(1.0)  # warm the per-viewpoint cache
+    runners = {"envdrop_style": BaselineRunner(base_env, batch, np.random.default_rng(3))}
+    runners.update({k: OursRunner(root, batch, **kw) for k, (_, kw) in CONTENDERS.items()})
+    rates = {k: [] for k in runners}
+    for _ in range(rounds):
+        for k, r in runners.items():
+            rates[k].append(r.run(seconds / rounds))
+    base = np.array(rates["envdrop_style"])
+    out = {"envdrop_style": round(float(np.median(base)))}
+    for k in CONTENDERS:
+        ratio = np.array(rates[k]) / base
+        out[k] = round(float(np.median(rates[k])))
+        out[k.replace("ours", "ratio")] = round(float(np.median(ratio)), 1)
+        out[k.replace("ours", "ratio") + "_range"] = [round(float(ratio.min()), 1), round(float(ratio.max()), 1)]
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--seconds", type=float, default=3.0, help="seconds per contender and batch size")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved measuring rounds")
     args = ap.parse_args(argv)
     if not (SHARED / "R2R" / "R2R_val_unseen.json").exists():
         print(f"bench_env: skipped, no R2R data at {SHARED}")
@@ -154,16 +205,15 @@ def main(argv=None) -> int:
                             {"encoder": {"name": "bench"}, "random_weights": True})
         results = {}
         for batch in (1, 64):
-            ours = bench_ours(root, batch, args.seconds, np.random.default_rng(1))
-            index = bench_ours(root, batch, args.seconds, np.random.default_rng(1), mode="index")
-            base_env = EnvDropStyleEnv(SHARED / "connectivity", episodes, feats, batch)
-            bench_baseline(base_env, batch, 1.0, np.random.default_rng(2))  # warm the per-viewpoint cache
-            base = bench_baseline(base_env, batch, args.seconds, np.random.default_rng(3))
-            results[batch] = dict(ours_numpy=round(ours), ours_index=round(index), envdrop_style=round(base),
-                                  ratio_numpy=round(ours / base, 1), ratio_index=round(index / base, 1))
-            print(f"batch {batch:3d}: EnvDrop-style baseline {base:7,.0f} env-steps/s | ours, features in the "
-                  f"observation {ours:9,.0f} (x{ours / base:.1f}) | ours, feature rows for a device-resident "
-                  f"table {index:9,.0f} (x{index / base:.1f})")
+            res = results[batch] = bench_batch(root, episodes, feats, batch, args.seconds, args.rounds)
+            print(f"batch {batch:3d}: env-steps/s, median of {args.rounds} interleaved rounds; ratio to the "
+                  f"baseline: median of the per-round ratios (min-max)")
+            print(f"  {'EnvDrop-style baseline':62s} {res['envdrop_style']:9,d}")
+            for k, (label, _) in CONTENDERS.items():
+                r = k.replace("ours", "ratio")
+                lo, hi = res[r + "_range"]
+                print(f"  {label:62s} {res[k]:9,d}  x{res[r]:.1f} (x{lo:.1f}-x{hi:.1f})")
+        print(f"goal: index mode at batch 64 >= x50: x{results[64]['ratio_index']:.1f}")
         print(json.dumps(results))
     return 0
 

@@ -12,7 +12,7 @@ import numpy as np
 from vln.errors import InvalidActionError
 from vln.sim.geometry import HEADING_COUNT, HEADING_INCREMENT
 
-from .angles import ANGLE_FEATURE_SIZE, VIEW_ANGLE_FEATURES, angle_features
+from .angles import ANGLE_FEATURE_SIZE, VIEW_ANGLE_FEATURES
 from .rewards import REWARDS
 from .world import NavWorld
 
@@ -22,6 +22,11 @@ class NavBatch:
 
     Actions: ``0 <= a < n_candidates[b]`` moves to candidate ``a``; ``a == K`` (``stop_action``)
     stops. Anything else raises :class:`InvalidActionError`.
+
+    Candidates, action masks, candidate angles, distances and teacher actions are gathers from
+    the world's per-viewpoint :class:`envs.tables.StepTables`. State arrays (``vp``, ``goal``...)
+    are replaced, not modified in place, when the state changes (values derived from them are
+    cached per ``vp``/``goal`` object).
     """
 
     def __init__(self, world: NavWorld, batch_size: int):
@@ -39,9 +44,10 @@ class NavBatch:
         self.steps = np.zeros(B, dtype=np.int64)
         self.history_vp = np.zeros((B, T + 1), dtype=np.int64)
         self.history_view = np.zeros((B, T + 1), dtype=np.int64)
+        self.tables = world.step_tables
         self._arange = np.arange(B)
-        self._slots = np.arange(self.K)[None, :]
-        self._rows_cache = None
+        self._cache_vp = self._cache_goal = None
+        self._cache_values: dict = {}
 
     # ------------------------------------------------------------------ reset
     def reset_envs(self, envs: np.ndarray, episodes: np.ndarray) -> None:
@@ -49,145 +55,215 @@ class NavBatch:
         w = self.world
         envs = np.asarray(envs, dtype=np.int64)
         episodes = np.asarray(episodes, dtype=np.int64)
+        if episodes.size and episodes.view(np.uint64).max() >= len(w.episodes):  # negatives wrap to huge
+            raise IndexError(f"episode indices must be in [0, {len(w.episodes)}), got {episodes.tolist()}")
         scan = w.episode_scan[episodes]
+        start = w.scan_offset[scan] + w.episode_start[episodes]
+        view = w.episode_view[episodes]
         self.episode[envs] = episodes
         self.scan[envs] = scan
-        self.vp = self.vp.copy()  # a new array: invalidates the candidate-row cache
-        self.vp[envs] = w.scan_offset[scan] + w.episode_start[episodes]
+        self.vp = self.vp.copy()  # a new array: invalidates the per-state cache
+        self.vp[envs] = start
         self.goal[envs] = w.episode_goal[episodes]
-        self.view[envs] = w.episode_view[episodes]
+        self.view[envs] = view
         self.steps[envs] = 0
-        self.history_vp[envs, 0] = self.vp[envs]
-        self.history_view[envs, 0] = self.view[envs]
+        self.history_vp[envs, 0] = start
+        self.history_view[envs, 0] = view
 
     # ------------------------------------------------------------------ candidates
-    def candidate_rows(self):
-        """(B, K) rows into the global candidate table (-1 padding) and (B,) counts.
+    def _cache(self) -> dict:
+        """Values derived from the current viewpoints and goals, emptied when they change.
 
-        Cached until the batch moves (every state change goes through ``vp``).
+        ``step`` and ``reset_envs`` replace the ``vp`` array (never modify it in place), as must
+        a caller who sets the state, so the cache belongs to one (``vp``, ``goal``) pair of objects.
         """
-        cached = self._rows_cache
-        if cached is not None and cached[0] is self.vp:
-            return cached[1], cached[2]
-        w = self.world
-        start = w.cand_ptr[self.vp]
-        count = w.cand_ptr[self.vp + 1] - start
-        rows = np.where(self._slots < count[:, None], start[:, None] + self._slots, -1)
-        self._rows_cache = (self.vp, rows, count)
-        return rows, count
+        if self._cache_vp is not self.vp or self._cache_goal is not self.goal:
+            self._cache_vp, self._cache_goal, self._cache_values = self.vp, self.goal, {}
+        return self._cache_values
+
+    def candidate_rows(self):
+        """(B, K) rows into the global candidate table (-1 padding) and (B,) counts (cached per state)."""
+        c = self._cache()
+        if "rows" not in c:
+            t = self.tables
+            c["rows"] = (t.rows.take(self.vp, axis=0), t.count.take(self.vp))
+        return c["rows"]
 
     def local_vp(self, vp=None) -> np.ndarray:
         vp = self.vp if vp is None else vp
         return vp - self.world.scan_offset[self.world.scan_of_global[vp]]
 
+    def _pair_index(self) -> np.ndarray:
+        """(B,) entry of (current viewpoint, goal) in the world's flattened all-pairs tables."""
+        c = self._cache()
+        if "pair" not in c:
+            c["pair"] = self.tables.pair_row.take(self.vp) + self.goal
+        return c["pair"]
+
+    def _goal_distance(self) -> np.ndarray:
+        c = self._cache()
+        if "distance" not in c:
+            c["distance"] = self.world.pair_distance.take(self._pair_index())
+        return c["distance"]
+
     def goal_distance(self) -> np.ndarray:
-        """(B,) shortest-path distance in metres from the current viewpoint to the goal."""
-        w = self.world
-        local = self.vp - w.scan_offset[self.scan]
-        return w.pair_distance[w.pair_base[self.scan] + local * w.scan_size[self.scan] + self.goal]
+        """(B,) float64 shortest-path distance in metres from the current viewpoint to the goal."""
+        return self._goal_distance().copy()
 
     def teacher_actions(self, rows=None, count=None) -> np.ndarray:
-        """(B,) next action on the shortest path to the goal (STOP at the goal)."""
-        if rows is None:
-            rows, count = self.candidate_rows()
-        w = self.world
-        offset = w.scan_offset[self.scan]
-        local = self.vp - offset
-        # Dijkstra from the goal: the predecessor of the current viewpoint is its next hop.
-        nxt_local = w.pair_predecessor[w.pair_base[self.scan] + self.goal * w.scan_size[self.scan] + local]
-        at_goal = local == self.goal
-        hit = (w.cand_target[np.maximum(rows, 0)] == (nxt_local + offset)[:, None]) & (rows >= 0) & (nxt_local >= 0)[:, None]
-        action = np.argmax(hit, axis=1)
-        return np.where(at_goal | ~hit.any(axis=1), self.stop_action, action)
+        """(B,) int64 next action on the shortest path to the goal (STOP at the goal).
+
+        The first candidate slot leading to the next hop of a shortest path (the Dijkstra
+        predecessor of the current viewpoint in the tree rooted at the goal), looked up in
+        ``world.step_tables.teacher``; ``rows`` and ``count`` are accepted for compatibility.
+        """
+        return self.tables.teacher.take(self._pair_index()).astype(np.int64)
+
+    def action_mask(self) -> np.ndarray:
+        """(B, K+1) int8: 1 for the candidates and for STOP (the last column)."""
+        return self.tables.action_mask.take(self.vp, axis=0)
 
     # ------------------------------------------------------------------ step
     def validate(self, actions, count) -> np.ndarray:
         a = np.asarray(actions)
-        if a.shape != (self.B,) or not np.issubdtype(a.dtype, np.integer):
+        if a.shape != (self.B,) or a.dtype.kind not in "iu":
             raise InvalidActionError(f"expected {self.B} integer actions, got {a!r}")
-        bad = ~(((a >= 0) & (a < count)) | (a == self.stop_action))
-        if bad.any():
-            b = int(np.flatnonzero(bad)[0])
+        ok = (a >= 0) & (a < count)
+        ok |= a == self.stop_action
+        if not ok.all():
+            b = int(np.argmin(ok))
             raise InvalidActionError(
                 f"invalid action {int(a[b])} in environment {b}: it has {int(count[b])} candidates "
                 f"(actions 0..{int(count[b]) - 1}) and STOP is {self.stop_action}; use the action mask"
             )
-        return a.astype(np.int64)
+        return a.astype(np.int64, copy=False)
 
     def step(self, actions, active=None):
-        """Apply ``actions`` to the slots where ``active`` (default all); returns rewards and STOP mask."""
-        rows, count = self.candidate_rows()
-        a = self.validate(actions, count)
-        active = np.ones(self.B, dtype=bool) if active is None else active
-        before = self.goal_distance()
-        stop = (a == self.stop_action) & active
-        move = ~stop & active
-        r = rows[self._arange, np.minimum(a, self.K - 1)]
-        self.vp = np.where(move, self.world.cand_target[np.maximum(r, 0)], self.vp)
-        self.view = np.where(move, self.world.cand_point_id[np.maximum(r, 0)], self.view)
-        self.steps = self.steps + active
-        t = np.minimum(self.steps, self.history_vp.shape[1] - 1)
-        self.history_vp[self._arange, t] = np.where(active, self.vp, self.history_vp[self._arange, t])
-        self.history_view[self._arange, t] = np.where(active, self.view, self.history_view[self._arange, t])
-        after = self.goal_distance()
+        """Apply ``actions`` to the slots where ``active`` (default all); returns rewards and STOP mask.
+
+        Returns:
+            (B,) float32 rewards (0 where inactive) and the (B,) bool STOP mask.
+        """
+        t = self.tables
+        vp = self.vp
+        a = self.validate(actions, t.count.take(vp))
+        before = self._goal_distance()
+        stop = a == self.stop_action
+        if active is None:
+            move = ~stop
+        else:
+            active = np.asarray(active, dtype=bool)
+            stop &= active
+            move = active & ~stop
+        slot = np.minimum(a, self.K - 1)  # a >= 0: validated
+        self.vp = np.where(move, t.target[vp, slot], vp)
+        self.view = np.where(move, t.point[vp, slot], self.view)
+        last = self.history_vp.shape[1] - 1
+        if active is None:
+            self.steps = self.steps + 1
+            ix = np.minimum(self.steps, last)
+            self.history_vp[self._arange, ix] = self.vp
+            self.history_view[self._arange, ix] = self.view
+        else:
+            self.steps = self.steps + active
+            b = active.nonzero()[0]
+            ix = np.minimum(self.steps[b], last)
+            self.history_vp[b, ix] = self.vp[b]
+            self.history_view[b, ix] = self.view[b]
+        after = self._goal_distance()
         reward = self.reward_fn(before, after, stop, self.world.cfg.success_radius)
-        return np.where(active, reward, 0.0).astype(np.float32), stop
+        if active is not None:
+            reward = np.where(active, reward, 0.0)
+        return reward.astype(np.float32, copy=False), stop
 
     # ------------------------------------------------------------------ observations
-    def observe(self, feature_mode: str = "numpy") -> dict:
-        """Batched observation dict (see ``envs.spaces.observation_space``)."""
-        w = self.world
-        rows, count = self.candidate_rows()
-        valid = rows >= 0
-        safe = np.maximum(rows, 0)
-        base = (self.view % HEADING_COUNT).astype(np.float64) * HEADING_INCREMENT
-        rel_heading = w.cand_heading[safe] - base[:, None]
-        local_targets = np.where(valid, self.local_vp(w.cand_target[safe]), -1)
-        mask = np.zeros((self.B, self.K + 1), dtype=np.int8)
-        mask[:, : self.K] = valid
-        mask[:, self.K] = 1
-        obs = {
-            "instruction": w.instruction_ids[self.episode],
-            "instruction_length": w.instruction_lengths[self.episode][:, None],
-            "view_index": self.view[:, None].copy(),
-            "candidate_viewpoints": local_targets.astype(np.int64),
-            "action_mask": mask,
-        }
-        point = np.where(valid, w.cand_point_id[safe], 0)
+    def observe(self, feature_mode: str = "numpy", out: dict | None = None) -> dict:
+        """Batched observation dict (see ``envs.spaces.observation_space``), arrays with a leading B.
+
+        Args:
+            feature_mode: ``"numpy"`` (view and candidate features in the observation) or
+                ``"index"`` (feature rows, candidate view ids and the 4 candidate angles).
+            out: None for new arrays (the caller may keep them), or a dict returned by an earlier
+                call of this batch with the same mode, overwritten in place and returned (no
+                allocation of the (B, 36, D+128) features per step; earlier results change).
+        """
+        if feature_mode not in ("numpy", "index"):
+            raise ValueError(f"feature_mode must be 'numpy' or 'index', got {feature_mode!r}")
+        w, t = self.world, self.tables
+        vp, view = self.vp, self.view
+        step = view % HEADING_COUNT
+        o = {} if out is None else out
+        _take(w.instruction_ids, self.episode, o, "instruction")
+        _take(w.instruction_lengths, self.episode[:, None], o, "instruction_length")
+        _take(view, self._arange[:, None], o, "view_index")
+        _take(t.local_target, vp, o, "candidate_viewpoints")
+        _take(t.action_mask, vp, o, "action_mask")
+        # (B, K) rows of the flattened (C+1) * 12 candidate-angle table: padding gives the zero row.
+        angle_ix = t.angle_rows.take(vp, axis=0) * HEADING_COUNT + step[:, None]
+        angles4 = t.angles.reshape(-1, 4)
         if feature_mode == "index":
             # Compact: the agent tiles [sin h, cos h, sin e, cos e] and gathers the visual features
             # and the view angle features (envs.angles.VIEW_ANGLE_FEATURES[view % 12]) on its device.
-            obs["feature_row"] = w.feature_rows[self.vp][:, None] if w.feature_dim else np.full((self.B, 1), -1)
-            obs["candidate_point_ids"] = np.where(valid, point, -1).astype(np.int64)
-            elev = w.cand_elevation[safe]
-            four = np.stack([np.sin(rel_heading), np.cos(rel_heading), np.sin(elev), np.cos(elev)], -1)
-            four[~valid] = 0.0
-            obs["candidate_angles"] = four.astype(np.float32)
-            return obs
-        cand_angles = angle_features(rel_heading, w.cand_elevation[safe])
-        cand_angles[~valid] = 0.0
-        view_angles = VIEW_ANGLE_FEATURES[self.view % HEADING_COUNT]  # (B, 36, 128)
-        D = w.feature_dim
-        views = np.zeros((self.B, 36, D + ANGLE_FEATURE_SIZE), dtype=np.float32)
+            _take(w.feature_rows, vp[:, None], o, "feature_row")
+            _take(t.point, vp, o, "candidate_point_ids")
+            _take(angles4, angle_ix, o, "candidate_angles")
+            return o
+        D, A = w.feature_dim, ANGLE_FEATURE_SIZE
+        if out is None:
+            o["view_features"] = np.empty((self.B, 36, D + A), dtype=np.float32)
+            o["candidate_features"] = np.empty((self.B, self.K, D + A), dtype=np.float32)
+        views, cands = o["view_features"], o["candidate_features"]
+        four = angles4.take(angle_ix, axis=0)  # (B, K, 4), zeros for padding
+        if D % 4 == 0:
+            # Angle columns as 16-byte items ([sin h, cos h, sin e, cos e] each): the candidates'
+            # broadcast over the A/4 repeats and the views' gather copy whole items.
+            cands.view(_QUAD)[:, :, D // 4:] = four.view(_QUAD)
+            views.view(_QUAD)[:, :, D // 4:] = _VIEW_ANGLE_QUADS.take(step, axis=0)
+        else:
+            cands[:, :, D:] = np.tile(four, A // 4)
+            views[:, :, D:] = VIEW_ANGLE_FEATURES.take(step, axis=0)
         if D:
-            views[:, :, :D] = w.features[w.feature_rows[self.vp]]
-        views[:, :, D:] = view_angles
-        cands = np.zeros((self.B, self.K, D + ANGLE_FEATURE_SIZE), dtype=np.float32)
-        if D:
-            cands[:, :, :D] = views[self._arange[:, None], point, :D]
-            cands[:, :, :D][~valid] = 0.0
-        cands[:, :, D:] = cand_angles
-        obs["view_features"] = views
-        obs["candidate_features"] = cands
-        return obs
+            # One viewpoint at a time: no (B, 36, D) temporary between the table and the output.
+            _, count = self.candidate_rows()
+            feats, point = w.features, t.point
+            for b, (row, n, v) in enumerate(zip(w.feature_rows.take(vp).tolist(), count.tolist(), vp.tolist())):
+                f = feats[row]
+                views[b, :, :D] = f
+                cands[b, :n, :D] = f[point[v, :n]]
+                cands[b, n:, :D] = 0.0
+        return o
 
     def trajectory(self, b: int) -> list:
         """R2R submission trajectory of slot ``b``: [[viewpoint, heading, elevation], ...]."""
+        return self.trajectories([b])[0]
+
+    def trajectories(self, slots) -> list:
+        """Trajectories (as :meth:`trajectory`) of the batch slots ``slots``, one list each."""
         ids = self.world.viewpoint_ids
-        n = int(min(self.steps[b], self.history_vp.shape[1] - 1)) + 1
-        return [[ids[vp], _VIEW_HEADING[view], _VIEW_ELEVATION[view]]
-                for vp, view in zip(self.history_vp[b, :n].tolist(), self.history_view[b, :n].tolist())]
+        slots = np.asarray(slots, dtype=np.int64)
+        n = np.minimum(self.steps[slots], self.history_vp.shape[1] - 1) + 1
+        m = int(n.max(initial=0))
+        return [[[ids[vp], *_VIEW_POSE[view]] for vp, view in zip(vps[:k], views[:k])]
+                for vps, views, k in zip(self.history_vp[slots, :m].tolist(), self.history_view[slots, :m].tolist(),
+                                         n.tolist())]
 
 
-_VIEW_HEADING = [float(v % HEADING_COUNT) * HEADING_INCREMENT for v in range(36)]
-_VIEW_ELEVATION = [(v // HEADING_COUNT - 1) * (np.pi / 6.0) for v in range(36)]
+_QUAD = np.dtype((np.void, 16))  # four float32
+_VIEW_ANGLE_QUADS = VIEW_ANGLE_FEATURES.view(_QUAD)  # (12, 36, A/4)
+#: (heading, elevation) in radians of each view index, as Python floats (trajectory entries).
+_VIEW_POSE = [(float(v % HEADING_COUNT) * HEADING_INCREMENT, (v // HEADING_COUNT - 1) * (np.pi / 6.0))
+              for v in range(36)]
+
+
+def _take(table: np.ndarray, index: np.ndarray, out: dict, key: str) -> None:
+    """``out[key] = table[index]`` along axis 0, into the existing array when there is one.
+
+    ``np.take`` (several times faster than fancy indexing for these small gathers); into an
+    existing array with ``mode="clip"`` (``mode="raise"`` buffers the copy), which is exact here:
+    every index comes from the batch state, whose episodes ``reset_envs`` checks and whose
+    viewpoints come from the tables.
+    """
+    if key in out:
+        table.take(index, axis=0, out=out[key], mode="clip")
+    else:
+        out[key] = table.take(index, axis=0)

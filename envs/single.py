@@ -55,7 +55,7 @@ class VLNEnv(gym.Env):
 
     def action_masks(self) -> np.ndarray:
         """(K+1,) bool: the valid actions now (candidates and STOP), for MaskablePPO."""
-        return self._obs()["action_mask"].astype(bool)
+        return self._core.action_mask()[0].astype(bool)
 
     def _sampling_mask(self) -> np.ndarray:
         return self.action_masks() if self._started else np.ones(self.action_space.n, dtype=bool)

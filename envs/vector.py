@@ -27,13 +27,18 @@ class VLNVectorEnv(VectorEnv):
     ``info`` holds arrays (with Gymnasium's ``_key`` masks): ``teacher_action``,
     ``distance_to_goal``, ``episode_index``; when an episode ends, ``instr_id`` and ``trajectory``
     for those sub-environments.
+
+    ``copy`` follows Gymnasium's ``SyncVectorEnv``: True (default) returns new observation
+    arrays from every ``reset`` and ``step`` (they may be kept); False returns the same dict of
+    arrays every time, overwritten in place by the next ``reset`` or ``step`` (no allocation of
+    the (num_envs, 36, D+128) features per step in ``feature_mode="numpy"``; copy what you keep).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP, "render_fps": 2}
     DEFAULTS: dict = {}
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, world: NavWorld | None = None,
-                 max_episode_steps: int | None = None, **kwargs):
+                 max_episode_steps: int | None = None, copy: bool = True, **kwargs):
         defaults = dict(self.DEFAULTS)
         if max_episode_steps is not None:
             defaults["max_episode_steps"] = max_episode_steps
@@ -49,6 +54,10 @@ class VLNVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._core = NavBatch(w, self.num_envs)
+        self.copy = bool(copy)
+        self._obs_buffer: dict | None = None  # reused when copy=False
+        self._all_true = np.ones(self.num_envs, dtype=bool)
+        self._nones = np.full(self.num_envs, None, dtype=object)
         self._rngs = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
         self._prev_done = np.zeros(self.num_envs, dtype=bool)
         self._started = False
@@ -59,10 +68,13 @@ class VLNVectorEnv(VectorEnv):
 
     def action_masks(self) -> np.ndarray:
         """(num_envs, K+1) bool valid actions (candidates and STOP), for MaskablePPO."""
-        rows, _ = self._core.candidate_rows()
-        mask = np.ones((self.num_envs, self.cfg.max_candidates + 1), dtype=bool)
-        mask[:, :-1] = rows >= 0
-        return mask
+        return self._core.action_mask().astype(bool)
+
+    def _observe(self) -> dict:
+        if self.copy:
+            return self._core.observe(self.cfg.feature_mode)
+        self._obs_buffer = self._core.observe(self.cfg.feature_mode, out=self._obs_buffer)
+        return self._obs_buffer
 
     def _draw(self, envs) -> np.ndarray:
         n = len(self.world.episodes)
@@ -70,7 +82,7 @@ class VLNVectorEnv(VectorEnv):
 
     def _infos(self) -> dict:
         core = self._core
-        all_ = np.ones(self.num_envs, dtype=bool)
+        all_ = self._all_true.copy()  # (faster than np.ones)
         return {
             "teacher_action": core.teacher_actions(), "_teacher_action": all_,
             "distance_to_goal": core.goal_distance(), "_distance_to_goal": all_,
@@ -79,11 +91,12 @@ class VLNVectorEnv(VectorEnv):
 
     def _final_infos(self, done: np.ndarray) -> dict:
         """``instr_id`` and ``trajectory`` of the episodes that just ended."""
-        ids = np.full(self.num_envs, None, dtype=object)
-        traj = np.full(self.num_envs, None, dtype=object)
-        for b in np.flatnonzero(done).tolist():
-            ids[b] = self.world.episodes[int(self._core.episode[b])].instr_id
-            traj[b] = self._core.trajectory(b)
+        ids, traj = self._nones.copy(), self._nones.copy()  # (faster than np.full)
+        idx = done.nonzero()[0]
+        core, episodes = self._core, self.world.episodes
+        for b, e, t in zip(idx.tolist(), core.episode[idx].tolist(), core.trajectories(idx)):
+            ids[b] = episodes[e].instr_id
+            traj[b] = t  # one by one: numpy would turn a list of equal-length lists into a 2-D array
         return {"instr_id": ids, "_instr_id": done.copy(), "trajectory": traj, "_trajectory": done.copy()}
 
     def reset(self, *, seed=None, options=None):
@@ -99,26 +112,32 @@ class VLNVectorEnv(VectorEnv):
         self._core.reset_envs(envs, episodes)
         self._prev_done[:] = False
         self._started = True
-        return self._core.observe(self.cfg.feature_mode), self._infos()
+        return self._observe(), self._infos()
 
     def step(self, actions):
         if not self._started:
             raise RuntimeError("call reset() before step()")
         core = self._core
         actions = np.asarray(actions, dtype=np.int64)
+        if actions.shape != (self.num_envs,):
+            actions = np.broadcast_to(actions, (self.num_envs,))  # as np.where below broadcasts
         reset_now = self._prev_done
-        active = ~reset_now
-        # Sub-environments that ended last step ignore their action and restart (NEXT_STEP).
-        safe = np.where(active, actions, core.stop_action)
-        reward, stop = core.step(safe, active)
-        truncated = active & ~stop & (core.steps >= self.cfg.max_episode_steps)
+        restart = reset_now.nonzero()[0]
+        if len(restart):
+            # Sub-environments that ended last step ignore their action and restart (NEXT_STEP).
+            active = ~reset_now
+            reward, stop = core.step(np.where(active, actions, core.stop_action), active)
+            truncated = (core.steps >= self.cfg.max_episode_steps) & active
+        else:
+            reward, stop = core.step(actions)
+            truncated = core.steps >= self.cfg.max_episode_steps
+        truncated &= ~stop
         terminated = stop
         done = terminated | truncated
         final = self._final_infos(done) if done.any() else {}
-        if reset_now.any():
-            idx = np.flatnonzero(reset_now)
-            core.reset_envs(idx, self._draw(idx))
-        obs = core.observe(self.cfg.feature_mode)
+        if len(restart):
+            core.reset_envs(restart, self._draw(restart))
+        obs = self._observe()
         infos = {**self._infos(), **final}
         self._prev_done = done
         return obs, reward, terminated, truncated, infos
