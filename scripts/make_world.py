@@ -3,8 +3,9 @@
 
     python scripts/make_world.py --out data/synthetic --houses 60 --seed 0
 
-The default (60 houses, 64 px faces) is sized so that the quickstart training runs on a CPU in
-minutes; the toolkit reads ``data/synthetic`` when no data directory is given.
+The default (60 houses, 32 px faces, ~1,370 viewpoints) generates in a few seconds on one core and
+is sized so that the quickstart training runs on a CPU in minutes; the toolkit reads
+``data/synthetic`` when no data directory is given.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Real Matterport3D data needs a licence and tens of GB; this generator writes the
 formats so every command runs offline (``python scripts/make_world.py --out data/synthetic``).
 
 Public API:
-    generate_world(out_dir, houses=60, seed=0, face_size=64, ...) -> summary dict
+    generate_world(out_dir, houses=60, seed=0, face_size=32, ...) -> summary dict
     default_data_dir() -> Path  (``$CLIPVIL_DATA_DIR``, else ``<repo>/data/synthetic``)
     read_view_semantics(world_dir) -> ViewSemantics  (per-view class fractions, (36, K) per viewpoint)
 """

@@ -152,7 +152,14 @@ def render_instruction(plan: RoutePlan, language: str, rng: np.random.Generator)
     """Word a plan in ``language`` ("en", "hi" or "te"), drawing wordings from ``rng``."""
     tpl = TEMPLATES[language]
     rooms, objects, colours = ROOM_WORDS[language], OBJECT_WORDS[language], COLOUR_WORDS[language]
-    pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
+    # One draw of uniforms per instruction (a Generator call costs microseconds): one per clause,
+    # and per sentence one for its length and one per joiner, at most 3 per clause in all.
+    draws = iter(rng.random(3 * len(plan.clauses) + 2).tolist())
+
+    def uniform_index(n: int) -> int:
+        return min(int(next(draws) * n), n - 1)
+
+    pick = lambda options: options[uniform_index(len(options))]  # noqa: E731
 
     def thing(colour, obj):
         return tpl["thing"].format(colour=colours[colour], object=objects[obj])
@@ -174,7 +181,7 @@ def render_instruction(plan: RoutePlan, language: str, rng: np.random.Generator)
     body = [word(c) for c in plan.clauses[:-1]]
     sentences = []
     while body:
-        size = min(len(body), int(rng.integers(1, 4)))
+        size = min(len(body), 1 + uniform_index(3))
         chunk, body = body[:size], body[size:]
         text = chunk[0]
         for part in chunk[1:]:

@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..skybox import SYNTHETIC_ROTATION
 from .layout import CAMERA_HEIGHT, STOREY, WALL_MOUNTED, House, stair_viewpoints
-from .render import Scene, segment_blocked
+from .render import Scene, segments_blocked
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +66,11 @@ def _candidates(house: House, room, step: float = 0.25) -> np.ndarray:
     xs = np.arange(room.x0 + WALL_MARGIN, room.x1 - WALL_MARGIN + 1e-9, step)
     ys = np.arange(room.y0 + WALL_MARGIN, room.y1 - WALL_MARGIN + 1e-9, step)
     pts = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2)
-    keep = np.ones(len(pts), dtype=bool)
-    for x0, y0, x1, y1 in _obstacles(house, room.floor):
-        dx = np.maximum(np.maximum(x0 - pts[:, 0], pts[:, 0] - x1), 0)
-        dy = np.maximum(np.maximum(y0 - pts[:, 1], pts[:, 1] - y1), 0)
-        keep &= np.hypot(dx, dy) > CLEARANCE
-    return pts[keep]
+    obs = np.array(_obstacles(house, room.floor), dtype=np.float64).reshape(-1, 4)
+    px, py = pts[:, 0, None], pts[:, 1, None]
+    dx = np.maximum(np.maximum(obs[:, 0] - px, px - obs[:, 2]), 0)
+    dy = np.maximum(np.maximum(obs[:, 1] - py, py - obs[:, 3]), 0)
+    return pts[(np.hypot(dx, dy) > CLEARANCE).all(axis=1)]
 
 
 def place_viewpoints(rng: np.random.Generator, house: House, n_excluded: int = 2) -> list[Viewpoint] | None:
@@ -88,34 +87,62 @@ def place_viewpoints(rng: np.random.Generator, house: House, n_excluded: int = 2
         jitter = rng.uniform(-0.04, 0.04, 2)
         vps.append(Viewpoint(_new_id(rng, taken), np.array([x + jitter[0], y + jitter[1], d.floor * STOREY + CAMERA_HEIGHT]),
                              d.a, d.floor, "door", door=(d.a, d.b)))
-    leftovers = []
+    left_pts, left_room = [], []  # every room's candidates, in drawing order
     for room in house.rooms:
         cand = _candidates(house, room)
         if not len(cand):
             return None
         cand = cand[rng.permutation(len(cand))] + rng.uniform(-0.05, 0.05, (len(cand), 2))
         placed = np.array([v.pos[:2] for v in vps if v.floor == room.floor]).reshape(-1, 2)
+        # Greedy Poisson disc: take candidates in order, each at least MIN_SPACING from all placed
+        # ones; a placement rules out its whole neighbourhood at once instead of testing later
+        # candidates one by one.
+        free = ~(np.hypot(cand[None, :, 0] - placed[:, None, 0], cand[None, :, 1] - placed[:, None, 1])
+                 < MIN_SPACING).any(axis=0)
         mine = 0
-        for p in cand:
-            if len(placed) and np.min(np.hypot(*(placed - p).T)) < MIN_SPACING:
-                continue
+        k = 0
+        while True:
+            nxt = np.flatnonzero(free[k:])
+            if not len(nxt):
+                break
+            k += int(nxt[0])
+            p = cand[k]
             vps.append(Viewpoint(_new_id(rng, taken), np.array([p[0], p[1], room.z0 + CAMERA_HEIGHT]), room.id, room.floor, "room"))
             placed = np.vstack([placed, p])
+            free &= ~(np.hypot(*(cand - p).T) < MIN_SPACING)
             mine += 1
         if mine == 0:  # a small room squeezed by doorway viewpoints still gets its own panorama
             dist = np.min(np.hypot(*(placed[None] - cand[:, None]).transpose(2, 0, 1)), axis=1)
             p = cand[int(np.argmax(dist))]
             vps.append(Viewpoint(_new_id(rng, taken), np.array([p[0], p[1], room.z0 + CAMERA_HEIGHT]), room.id, room.floor, "room"))
-        leftovers += [(room, c) for c in cand]
-    for k in rng.permutation(len(leftovers)):
-        if n_excluded <= 0:
+        left_pts.append(cand)
+        left_room += [room.id] * len(cand)
+    left_pts = np.concatenate(left_pts)
+    # Excluded viewpoints: the first leftovers, in a random order, more than 0.9 m from every
+    # viewpoint of their floor (those placed here included).
+    order = rng.permutation(len(left_room))
+    left_floor = np.array([house.rooms[r].floor for r in left_room])
+    vp_xy = np.array([v.pos[:2] for v in vps])
+    vp_floor = np.array([v.floor for v in vps])
+    clearance = np.full(len(left_room), np.inf)
+    for f in np.unique(left_floor):
+        sel = left_floor == f
+        q, pts = vp_xy[vp_floor == f], left_pts[sel]
+        clearance[sel] = np.hypot(q[:, None, 0] - pts[None, :, 0], q[:, None, 1] - pts[None, :, 1]).min(axis=0)
+    at = 0
+    while n_excluded > 0:
+        ok = np.flatnonzero(clearance[order[at:]] > 0.9)
+        if not len(ok):
             break
-        room, p = leftovers[k]
-        same = np.array([v.pos[:2] for v in vps if v.floor == room.floor])
-        if np.min(np.hypot(*(same - p).T)) > 0.9:
-            vps.append(Viewpoint(_new_id(rng, taken), np.array([p[0], p[1], room.z0 + CAMERA_HEIGHT]), room.id, room.floor,
-                                 "room", included=False))
-            n_excluded -= 1
+        at += int(ok[0])
+        k = order[at]
+        room, p = house.rooms[left_room[k]], left_pts[k]
+        vps.append(Viewpoint(_new_id(rng, taken), np.array([p[0], p[1], room.z0 + CAMERA_HEIGHT]), room.id, room.floor,
+                             "room", included=False))
+        n_excluded -= 1
+        sel = left_floor == room.floor
+        clearance[sel] = np.minimum(clearance[sel], np.hypot(*(p - left_pts[sel]).T))
+        at += 1
     for v in vps:
         v.pos = np.round(v.pos, 4)
     return vps
@@ -135,17 +162,16 @@ def connect(scene: Scene, vps: list[Viewpoint]) -> tuple[np.ndarray, np.ndarray]
     unob = np.zeros((n, n), dtype=bool)
     vis = np.zeros((n, n), dtype=bool)
     knee = np.array([0.0, 0.0, KNEE - CAMERA_HEIGHT])
-    for i in range(n):
-        js = np.flatnonzero((level == level[i]) & (np.arange(n) > i) & (level >= 0))
-        if not len(js):
-            continue
-        clear = ~segment_blocked(scene, pos[i], pos[js])
-        vis[i, js[clear]] = True
-        near = np.hypot(*(pos[js, :2] - pos[i, :2]).T) <= MAX_EDGE
-        cand = js[clear & near & included[js] & included[i]]
-        if len(cand):
-            cand = cand[~segment_blocked(scene, pos[i] + knee, pos[cand] + knee)]
-            unob[i, cand] = True
+    i, j = np.triu_indices(n, 1)
+    same = (level[i] == level[j]) & (level[i] >= 0)
+    i, j = i[same], j[same]
+    clear = ~segments_blocked(scene, pos[i], pos[j])
+    vis[i[clear], j[clear]] = True
+    near = np.hypot(*(pos[j, :2] - pos[i, :2]).T) <= MAX_EDGE
+    cand = clear & near & included[i] & included[j]
+    i, j = i[cand], j[cand]
+    walkable = ~segments_blocked(scene, pos[i] + knee, pos[j] + knee)
+    unob[i[walkable], j[walkable]] = True
     stairs = [i for i, v in enumerate(vps) if v.kind == "stairs"]
     for a, b in zip(stairs, stairs[1:]):
         unob[a, b] = vis[a, b] = True

@@ -9,12 +9,16 @@ brute-force test against every box while touching ~15 boxes per ray instead of h
 
 Skybox faces follow :mod:`vln.skybox` (``face_world_directions`` with the pose rotation
 ``SYNTHETIC_ROTATION`` that the graphs record), the one convention the view renderer also reads.
+Whole skyboxes are cast by :func:`vln.synthetic.skycast.cast_skyboxes` (same hits as
+:func:`cast`, several times faster: it exploits that skybox rays are axis-aligned per face);
+:func:`cast` serves arbitrary rays and is the reference.
 """
 from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -44,6 +48,10 @@ class Scene:
         instance: (B,) int64 object id (``House.objects`` index), -1 for structure.
         room_lo, room_hi: (R, 3) float64 room volumes.
         room_boxes: R arrays of box indices, the boxes inside each room volume.
+        portal_lo, portal_hi: (P, 3) float64 openings on room boundaries (flat rectangles: a
+            doorway in its wall plane, the stairwell in the plane between the floors).
+        portal_rooms: (P, 2) int64 the two rooms each opening joins.
+        cache: per-scene tables of :mod:`vln.synthetic.skycast` (derived data, built on demand).
     """
 
     lo: np.ndarray
@@ -55,6 +63,10 @@ class Scene:
     room_lo: np.ndarray
     room_hi: np.ndarray
     room_boxes: tuple
+    portal_lo: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    portal_hi: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    portal_rooms: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    cache: dict = field(default_factory=dict, repr=False)
 
 
 def _minus_rect(rect, hole):
@@ -116,6 +128,16 @@ def build_scene(house: House) -> Scene:
                 colour_class(STAIRS_COLOUR))
     for o in house.objects:
         add(o.room, o.lo, o.hi, COLOURS[o.colour], object_class(o.type), colour_class(o.colour), o.id)
+    portals = []  # (lo, hi, room a, room b)
+    for d in house.doors:
+        z0 = house.rooms[d.a].z0
+        lo, hi = [d.pos, d.centre - DOOR_WIDTH / 2, z0], [d.pos, d.centre + DOOR_WIDTH / 2, z0 + DOOR_HEIGHT]
+        if d.axis == 1:
+            lo[:2], hi[:2] = lo[1::-1], hi[1::-1]
+        portals.append((lo, hi, d.a, d.b))
+    if hole is not None:
+        portals.append(((hole[0], hole[1], STOREY), (hole[2], hole[3], STOREY), house.stairs.lower_room,
+                        house.stairs.upper_room))
     room_of = np.array([b[0] for b in boxes])
     return Scene(
         lo=np.array([b[1] for b in boxes], dtype=np.float64),
@@ -127,6 +149,9 @@ def build_scene(house: House) -> Scene:
         room_lo=np.array([(r.x0, r.y0, r.z0) for r in house.rooms], dtype=np.float64),
         room_hi=np.array([(r.x1, r.y1, r.z0 + STOREY) for r in house.rooms], dtype=np.float64),
         room_boxes=tuple(np.flatnonzero(room_of == r.id) for r in house.rooms),
+        portal_lo=np.array([p[0] for p in portals], dtype=np.float64).reshape(-1, 3),
+        portal_hi=np.array([p[1] for p in portals], dtype=np.float64).reshape(-1, 3),
+        portal_rooms=np.array([p[2:] for p in portals], dtype=np.int64).reshape(-1, 2),
     )
 
 
@@ -227,10 +252,46 @@ def cast(scene: Scene, origin: np.ndarray, dirs: np.ndarray, max_rooms: int = 12
     return t_hit, box
 
 
-def shade(scene: Scene, origin: np.ndarray, dirs: np.ndarray, t: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """RGB (n, 3) uint8 of hit points: base colour, face orientation, a floor checker and distance fog.
+def shade_hits(rgb: np.ndarray, t: np.ndarray, box: np.ndarray, axis: np.ndarray, wx: np.ndarray,
+               wy: np.ndarray) -> np.ndarray:
+    """Colour of hit points from what was hit: base colour, face orientation, floor checker, fog.
 
-    Misses are black. Works on all rays at once with ``np.take`` (faster than boolean masks).
+    Args:
+        rgb: (B, 3) float32 base colour of each box.
+        t: (...) float32 distance to the hit (metres; anything where ``box`` is -1).
+        box: (...) int box hit, -1 for a miss (black).
+        axis: (...) int axis (0 x, 1 y, 2 z) of the normal of the face hit.
+        wx, wy: (...) float32 world x, y of the hit point (metres; the checker of floors/ceilings).
+
+    Returns:
+        (..., 3) uint8.
+    """
+    hit = box >= 0
+    th = np.where(hit, t, np.float32(0.0)).astype(np.float32, copy=False)
+    gain = np.take(_SHADE, axis)
+    gain /= np.float32(1.0) + np.float32(0.035) * th
+    # checker: squares of 0.5 m; parity of floor(2x) + floor(2y) in integers (float remainder is slow)
+    cell = np.floor(wx * np.float32(2.0)).astype(np.int32)
+    cell += np.floor(wy * np.float32(2.0)).astype(np.int32)
+    dark = (cell & 1) == 0
+    dark &= axis == 2
+    gain *= np.float32(1.0) - np.float32(0.12) * dark
+    # channel by channel (an (n, 3) * (n, 1) broadcast is slow); box -1 reads the black row
+    planes = np.vstack([np.asarray(rgb, dtype=np.float32), np.zeros((1, 3), np.float32)]).T.copy()
+    out = np.empty(np.shape(box) + (3,), dtype=np.uint8)
+    for c in range(3):
+        ch = np.take(planes[c], box)
+        ch *= gain
+        ch += np.float32(0.5)
+        np.minimum(ch, np.float32(255.0), out=ch)
+        out[..., c] = ch
+    return out
+
+
+def shade(scene: Scene, origin: np.ndarray, dirs: np.ndarray, t: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """RGB (n, 3) uint8 of the hits of rays ``dirs`` ((n, 3) unit) from ``origin`` (see :func:`shade_hits`).
+
+    The face hit is the one of box ``box`` nearest to the hit point. Misses are black.
     """
     hit = box >= 0
     b = np.where(hit, box, 0)
@@ -242,13 +303,7 @@ def shade(scene: Scene, origin: np.ndarray, dirs: np.ndarray, t: np.ndarray, box
     # The normal's axis is the one whose face the hit point lies on (argmin written out: numpy's
     # reductions over a length-3 axis are slow).
     axis = np.where((gap[:, 0] <= gap[:, 1]) & (gap[:, 0] <= gap[:, 2]), 0, np.where(gap[:, 1] <= gap[:, 2], 1, 2))
-    gain = _SHADE[axis] / (1.0 + 0.035 * th)
-    wx = p[:, 0] + np.float32(origin[0])
-    wy = p[:, 1] + np.float32(origin[1])
-    checker = (axis == 2) & ((np.floor(wx * 2) + np.floor(wy * 2)) % 2 == 0)
-    gain *= np.where(checker, np.float32(0.88), np.float32(1.0))
-    gain *= hit
-    return np.clip(np.take(scene.rgb, b, axis=0) * gain[:, None] + 0.5, 0, 255).astype(np.uint8)
+    return shade_hits(scene.rgb, th, box, axis, p[:, 0] + np.float32(origin[0]), p[:, 1] + np.float32(origin[1]))
 
 
 @lru_cache(maxsize=8)
@@ -258,17 +313,34 @@ def skybox_rays(size: int) -> np.ndarray:
     return np.concatenate(faces)
 
 
+def render_skyboxes(scene: Scene, origins: np.ndarray, size: int):
+    """Render the six skybox faces of cameras at ``origins`` ((V, 3) metres).
+
+    Returns:
+        rgb: (V, 6, size, size, 3) uint8, face k is ``<viewpoint>_skybox<k>_sami.jpg``.
+        box: (V, 6, size, size) int32 index of the box each pixel shows (-1 for none).
+    """
+    from .skycast import cast_skyboxes  # skycast builds on this module
+
+    origins = np.asarray(origins, dtype=np.float64).reshape(-1, 3)
+    t, box, axis = cast_skyboxes(scene, origins, size)
+    hit = box >= 0
+    th = np.where(hit, t, np.float32(0.0))
+    dirs = skybox_rays(size).reshape(6, size, size, 3).astype(np.float32)
+    wx = th * dirs[..., 0] + origins[:, 0, None, None, None].astype(np.float32)
+    wy = th * dirs[..., 1] + origins[:, 1, None, None, None].astype(np.float32)
+    return shade_hits(scene.rgb, th, box, axis, wx, wy), box
+
+
 def render_skybox(scene: Scene, origin: np.ndarray, size: int):
-    """Render the six skybox faces of a camera at ``origin``.
+    """Render the six skybox faces of one camera at ``origin`` ((3,) metres).
 
     Returns:
         rgb: (6, size, size, 3) uint8, face k is ``<viewpoint>_skybox<k>_sami.jpg``.
-        box: (6, size, size) int64 index of the box each pixel shows (-1 for none).
+        box: (6, size, size) int32 index of the box each pixel shows (-1 for none).
     """
-    dirs = skybox_rays(size)
-    t, box = cast(scene, origin, dirs)
-    rgb = shade(scene, np.asarray(origin, float), dirs, t, box)
-    return rgb.reshape(6, size, size, 3), box.reshape(6, size, size)
+    rgb, box = render_skyboxes(scene, np.asarray(origin, dtype=np.float64)[None], size)
+    return rgb[0], box[0]
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
@@ -278,17 +350,99 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     return buf.getvalue()
 
 
+_RESTART = re.compile(rb"\xff[\xd0-\xd7]")  # RST0..RST7; 0xFF in entropy-coded data is stuffed as FF 00
+_STACKING_WORKS = True  # cleared if this Pillow does not write the restart markers encode_jpegs asks for
+
+
+def encode_jpegs(images: np.ndarray, quality: int = 90) -> list[bytes]:
+    """JPEG bytes of each of ``images`` ((N, S, S, 3) uint8), the same bytes as :func:`encode_jpeg`.
+
+    Encoding one image per call costs ~50 us of PIL overhead at 32 px; instead, when ``S`` is a
+    multiple of 16 (the 4:2:0 MCU), the images are stacked into one tall image encoded with a
+    restart marker after every image's MCUs, so each image's entropy-coded data is an
+    independent segment. Each file is then the stack's headers (SOF0 height set to ``S``, the
+    restart interval dropped) + its segment + EOI: byte for byte what encoding it alone gives.
+    """
+    global _STACKING_WORKS
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    n, h, w = images.shape[:3]
+    if n == 0:
+        return []
+    if h != w or h % 16 or n == 1 or not _STACKING_WORKS:
+        return [encode_jpeg(im, quality) for im in images]
+    buf = io.BytesIO()
+    Image.fromarray(images.reshape(n * h, w, 3)).save(buf, format="JPEG", quality=quality,
+                                                      restart_marker_blocks=(h // 16) * (w // 16))
+    data = buf.getvalue()
+    head, pos = bytearray(b"\xff\xd8"), 2
+    while True:  # marker segments up to and including SOS
+        marker, length = data[pos + 1], int.from_bytes(data[pos + 2:pos + 4], "big")
+        seg = bytearray(data[pos:pos + 2 + length])
+        pos += 2 + length
+        if marker == 0xC0:  # SOF0: P(1) Y(2) X(2) ...
+            seg[5:7] = h.to_bytes(2, "big")
+        if marker != 0xDD:  # DRI: the restart interval
+            head += seg
+        if marker == 0xDA:
+            break
+    if not data.endswith(b"\xff\xd9"):
+        raise RuntimeError("PIL wrote a JPEG without EOI")
+    parts = _RESTART.split(data[pos:-2])
+    if len(parts) != n:  # e.g. a Pillow without restart_marker_blocks: one call per image from now on
+        logger.info("stacked JPEG has %d restart segments for %d images; encoding images one by one", len(parts), n)
+        _STACKING_WORKS = False
+        return [encode_jpeg(im, quality) for im in images]
+    head = bytes(head)
+    return [head + part + b"\xff\xd9" for part in parts]
+
+
 def segment_blocked(scene: Scene, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Whether the straight segments from ``a`` to each ``b`` ((n, 3) metres) hit any box.
 
-    ``a`` is one (3,) point (a camera); used to decide graph edges and ``visible``.
+    ``a`` is one (3,) point (a camera); see :func:`segments_blocked` for many segments at once.
     """
-    a = np.asarray(a, float)
-    v = np.asarray(b, float) - a
+    b = np.asarray(b, float).reshape(-1, 3)
+    return segments_blocked(scene, np.broadcast_to(np.asarray(a, float), b.shape), b)
+
+
+_SEGMENT_CHUNK = 1024  # segments per brute-force test: (chunk, boxes) temporaries stay in cache
+
+
+def segments_blocked(scene: Scene, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether each straight segment ``a[i]`` -> ``b[i]`` ((n, 3) metres each) hits a box.
+
+    A segment is blocked when some box is entered more than 0.1 mm after ``a`` and more than
+    0.1 mm before ``b`` (what :func:`cast` from ``a`` toward ``b`` finds as its first hit). Tested
+    against every box at once (float64), which for the few hundred segments of a house costs
+    less than walking rooms from each camera; used to decide graph edges and ``visible``.
+
+    Returns:
+        (n,) bool.
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 3)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 3)
+    if a.shape != b.shape:
+        raise ValueError(f"segment ends must have the same shape, got {a.shape} and {b.shape}")
+    v = b - a
     length = np.linalg.norm(v, axis=1)
-    t, _ = cast(scene, a, v / np.maximum(length, 1e-12)[:, None])
-    return t < length - 1e-4
+    d = v / np.maximum(length, 1e-12)[:, None]
+    d = np.where(np.abs(d) < 1e-12, 1e-12, d)
+    inv = 1.0 / d
+    out = np.zeros(len(a), dtype=bool)
+    for s in range(0, len(a), _SEGMENT_CHUNK):
+        sl = slice(s, s + _SEGMENT_CHUNK)
+        tn = tf = None
+        for ax in range(3):
+            t0 = (scene.lo[None, :, ax] - a[sl, ax, None]) * inv[sl, ax, None]
+            t1 = (scene.hi[None, :, ax] - a[sl, ax, None]) * inv[sl, ax, None]
+            near, far = np.minimum(t0, t1), np.maximum(t0, t1)
+            tn = near if tn is None else np.maximum(tn, near, out=tn)
+            tf = far if tf is None else np.minimum(tf, far, out=tf)
+        hit = (tn <= tf) & (tn > _EPS) & (tn < (length[sl] - 1e-4)[:, None])
+        out[sl] = hit.any(axis=1)
+    return out
 
 
-__all__ = ["Scene", "build_scene", "cast", "cast_brute_force", "render_skybox", "encode_jpeg", "skybox_rays",
-           "segment_blocked", "locate", "CLASSES"]
+__all__ = ["Scene", "build_scene", "cast", "cast_brute_force", "render_skybox", "render_skyboxes", "encode_jpeg",
+           "encode_jpegs", "shade", "shade_hits", "skybox_rays",
+           "segment_blocked", "segments_blocked", "locate", "CLASSES"]

@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 N_VIEWS = 36
 VIEW_W, VIEW_H = 32, 24  #: rays per view (4:3)
 VFOV = math.radians(60.0)
-SEMANTIC_FACE_SIZE = 64  #: resolution of the skybox the annotations are read from
+SEMANTIC_FACE_SIZE = 32  #: resolution of the skybox the annotations are read from (about one pixel per view ray)
 SEMANTICS_DIR = "semantics"
 
 
@@ -75,31 +75,71 @@ def view_pixel_index(face_size: int) -> np.ndarray:
     return out
 
 
-def view_fractions(box: np.ndarray, cls: np.ndarray, colour_cls: np.ndarray) -> np.ndarray:
-    """Per-view class fractions from a semantic skybox.
+def view_box_counts(box: np.ndarray, n_boxes: int) -> np.ndarray:
+    """How many rays of each of the 36 views land on each box.
 
     Args:
-        box: (6, S, S) int box index per skybox pixel (-1 where nothing is hit).
+        box: (..., 6, S, S) int box index per skybox pixel (-1 where nothing is hit).
+        n_boxes: B, the number of boxes of the scene.
+
+    Returns:
+        (..., 36, B + 1) int64 counts; column 0 counts misses, column b + 1 box b. Each row sums
+        to ``VIEW_W * VIEW_H``.
+    """
+    box = np.asarray(box)
+    if box.ndim < 3 or box.shape[-3] != 6 or box.shape[-1] != box.shape[-2]:
+        raise ValueError(f"expected (..., 6, S, S) semantic skyboxes, got shape {box.shape}")
+    lead = box.shape[:-3]
+    flat = box.reshape(-1, 6 * box.shape[-1] * box.shape[-1]).astype(np.int32, copy=False)
+    n, width = len(flat), n_boxes + 1
+    rays = np.take(flat, view_pixel_index(box.shape[-1]), axis=1)  # (n, 36, VIEW_H * VIEW_W)
+    rays += (np.arange(n * N_VIEWS, dtype=np.int32).reshape(n, N_VIEWS, 1) * width + 1)
+    counts = np.bincount(rays.reshape(-1), minlength=n * N_VIEWS * width)
+    return counts.reshape(*lead, N_VIEWS, width)
+
+
+def _one_hot(columns: list[np.ndarray], n_rows: int, n_cols: int) -> np.ndarray:
+    """(n_rows + 1, n_cols) float64 matrix with a 1 at [b + 1, c[b]] for each array c (c >= 0)."""
+    out = np.zeros((n_rows + 1, n_cols))
+    for c in columns:
+        c = np.asarray(c)
+        rows = np.flatnonzero(c >= 0)
+        np.add.at(out, (rows + 1, c[rows]), 1.0)
+    return out
+
+
+def view_fractions(box: np.ndarray, cls: np.ndarray, colour_cls: np.ndarray) -> np.ndarray:
+    """Per-view class fractions from semantic skyboxes.
+
+    Args:
+        box: (..., 6, S, S) int box index per skybox pixel (-1 where nothing is hit).
         cls: (B,) int semantic class of each box; colour_cls: (B,) int colour class or -1.
 
     Returns:
-        (36, K) float32 fractions in [0, 1].
+        (..., 36, K) float32 fractions in [0, 1].
     """
-    k = len(CLASSES)
-    b = box.reshape(-1)[view_pixel_index(box.shape[-1])]
-    views = np.broadcast_to(np.arange(N_VIEWS)[:, None], b.shape)
-    hit = b >= 0
-    counts = np.bincount((views[hit] * k + cls[b[hit]]), minlength=N_VIEWS * k)
-    cc = colour_cls[b[hit]]
-    counts += np.bincount(views[hit][cc >= 0] * k + cc[cc >= 0], minlength=N_VIEWS * k)
-    return (counts.reshape(N_VIEWS, k) / b.shape[1]).astype(np.float32)
+    counts = view_box_counts(box, len(cls))
+    weights = _one_hot([cls, colour_cls], len(cls), len(CLASSES)) / (VIEW_H * VIEW_W)
+    return (counts @ weights).astype(np.float32)
 
 
 def instance_fractions(box: np.ndarray, instance: np.ndarray, n_objects: int) -> np.ndarray:
-    """(n_objects,) float64: fraction of all 36 x VIEW_H x VIEW_W view rays that see each object."""
-    b = box.reshape(-1)[view_pixel_index(box.shape[-1])].reshape(-1)
-    inst = instance[b[b >= 0]]
-    return np.bincount(inst[inst >= 0], minlength=n_objects)[:n_objects] / b.size
+    """(..., n_objects) float64: fraction of all 36 x VIEW_H x VIEW_W view rays that see each object.
+
+    ``box`` is (..., 6, S, S) as in :func:`view_fractions`; ``instance`` (B,) the object id of
+    each box (-1 for walls, floors and ceilings).
+    """
+    counts = view_box_counts(box, len(instance)).sum(axis=-2)
+    return counts @ _one_hot([instance], len(instance), n_objects) / (N_VIEWS * VIEW_H * VIEW_W)
+
+
+def view_semantics(box: np.ndarray, cls: np.ndarray, colour_cls: np.ndarray, instance: np.ndarray,
+                   n_objects: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`view_fractions` and :func:`instance_fractions` of the same skyboxes, counting rays once."""
+    counts = view_box_counts(box, len(cls))
+    fractions = (counts @ (_one_hot([cls, colour_cls], len(cls), len(CLASSES)) / (VIEW_H * VIEW_W))).astype(np.float32)
+    visibility = counts.sum(axis=-2) @ _one_hot([instance], len(instance), n_objects) / (N_VIEWS * VIEW_H * VIEW_W)
+    return fractions, visibility
 
 
 def _npz_bytes(arrays: dict) -> bytes:

@@ -12,7 +12,9 @@
 Default size (``DEFAULT_HOUSES`` = 60): 40 training houses with 25 paths each (3 instructions per
 path: 3,000 training instructions), 4 val_seen paths per training house, and 10 unseen houses for
 each of val_unseen and test (15 paths each). That is enough for a follower to learn the grounding
-and small enough for a CPU training run of a few minutes.
+and small enough for a CPU training run of a few minutes. Skybox faces are 32 px by default (the
+per-view annotations are read from 32 px faces too); generation takes a few seconds of CPU, most
+of it in :func:`vln.synthetic.skycast.cast_skyboxes`.
 
 Everything is drawn from one ``numpy.random.Generator(seed)``: the same seed gives byte-identical
 files.
@@ -41,15 +43,15 @@ from .instructions import plan_route, render_instruction
 from .languages import LOCALES
 from .layout import House, make_house
 from .navgraph import Viewpoint, connect, connectivity_records, is_connected, place_viewpoints
-from .render import Scene, build_scene, cast, encode_jpeg, render_skybox, skybox_rays
-from .semantics import (SEMANTIC_FACE_SIZE, SEMANTICS_DIR, instance_fractions, view_fractions,
-                        write_scan_semantics)
+from .render import Scene, build_scene, encode_jpegs, render_skyboxes
+from .semantics import SEMANTIC_FACE_SIZE, SEMANTICS_DIR, view_semantics, write_scan_semantics
+from .skycast import cast_skyboxes
 from .vocab import CLASSES
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOUSES = 60
-DEFAULT_FACE_SIZE = 64
+DEFAULT_FACE_SIZE = 32  #: skybox face size (px); annotations are read from 32 px faces too
 #: Paths per house and split (val_seen paths are drawn on the training houses).
 DEFAULT_PATHS = {"train": 25, "val_seen": 4, "val_unseen": 15, "test": 15}
 SPLITS = ("train", "val_seen", "val_unseen", "test")
@@ -67,6 +69,18 @@ class BuiltHouse:
     vps: list[Viewpoint]
     unobstructed: np.ndarray
     visible: np.ndarray
+
+
+def _tree_bytes(root: Path) -> int:
+    """Total size in bytes of the regular files under ``root`` (one ``stat`` per file)."""
+    total = 0
+    with os.scandir(root) as it:
+        for entry in it:
+            if entry.is_dir(follow_symlinks=False):
+                total += _tree_bytes(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+    return total
 
 
 def split_sizes(houses: int) -> dict[str, int]:
@@ -101,6 +115,22 @@ def build_house(rng: np.random.Generator, scan_id: str, max_tries: int = 30) -> 
     raise RuntimeError(f"could not draw a connected house for scan {scan_id} in {max_tries} tries")
 
 
+#: Pixels per :func:`~vln.synthetic.render.render_skyboxes` call: big enough to share numpy's
+#: per-call costs among several viewpoints, small enough to stay in cache.
+_PIXELS_PER_BATCH = 98_304
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write a small file with bare os calls (pathlib's write_bytes costs several times more)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 def render_house(out_dir: Path, built: BuiltHouse, face_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Write the skybox JPEGs of every viewpoint (the scan folder appears atomically).
 
@@ -116,17 +146,25 @@ def render_house(out_dir: Path, built: BuiltHouse, face_size: int) -> tuple[np.n
         img_dir = tmp / "matterport_skybox_images"
         img_dir.mkdir()
         sc = built.scene
-        fractions = np.zeros((len(built.vps), 36, len(CLASSES)), dtype=np.float32)
-        visibility = np.zeros((len(built.vps), len(built.house.objects)))
+        origins = np.array([v.pos for v in built.vps], dtype=np.float64).reshape(-1, 3)
+        per_batch = max(1, _PIXELS_PER_BATCH // (6 * face_size * face_size))
+        rgb, boxes = [], []
+        for s in range(0, len(origins), per_batch):
+            r, b = render_skyboxes(sc, origins[s:s + per_batch], face_size)
+            rgb.append(r)
+            boxes.append(b)
+        rgb = np.concatenate(rgb)
+        faces = encode_jpegs(rgb.reshape(-1, face_size, face_size, 3))
         for i, v in enumerate(built.vps):
-            rgb, box = render_skybox(sc, v.pos, face_size)
             for k in range(6):
-                (img_dir / skybox_filename(v.id, k)).write_bytes(encode_jpeg(rgb[k]))
-            if face_size != SEMANTIC_FACE_SIZE:
-                _, box = cast(sc, v.pos, skybox_rays(SEMANTIC_FACE_SIZE))
-                box = box.reshape(6, SEMANTIC_FACE_SIZE, SEMANTIC_FACE_SIZE)
-            fractions[i] = view_fractions(box, sc.cls, sc.colour_cls)
-            visibility[i] = instance_fractions(box, sc.instance, len(built.house.objects))
+                _write_file(img_dir / skybox_filename(v.id, k), faces[6 * i + k])
+        if face_size == SEMANTIC_FACE_SIZE:
+            sem = np.concatenate(boxes)
+        else:
+            per_batch = max(1, _PIXELS_PER_BATCH // (6 * SEMANTIC_FACE_SIZE * SEMANTIC_FACE_SIZE))
+            sem = np.concatenate([cast_skyboxes(sc, origins[s:s + per_batch], SEMANTIC_FACE_SIZE)[1]
+                                  for s in range(0, len(origins), per_batch)])
+        fractions, visibility = view_semantics(sem, sc.cls, sc.colour_cls, sc.instance, len(built.house.objects))
         final = scans_dir / scan
         if final.exists():
             shutil.rmtree(final)
@@ -198,7 +236,7 @@ def generate_world(out_dir: str | os.PathLike, houses: int = DEFAULT_HOUSES, see
         out_dir: output folder (a data root).
         houses: number of houses (scans); split about 4:1:1 into train : val_unseen : test.
         seed: seed of the single random stream; equal seeds give byte-identical files.
-        face_size: skybox face resolution in pixels (annotations always use 64).
+        face_size: skybox face resolution in pixels (annotations always use ``SEMANTIC_FACE_SIZE`` = 32).
         paths_per_house: paths per house and split, default :data:`DEFAULT_PATHS`.
         overwrite: replace a world already in ``out_dir`` (only if it holds ``world.json``).
         progress: show a tqdm progress bar.
@@ -264,7 +302,7 @@ def generate_world(out_dir: str | os.PathLike, houses: int = DEFAULT_HOUSES, see
         "viewpoints": n_vps,
     }
     atomic_write_json(out / "world.json", world, indent=1)
-    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    size = _tree_bytes(out)
     summary = dict(world, out_dir=str(out), seconds=time.perf_counter() - t0, bytes=size)
     logger.info("synthetic world: %d houses, %d viewpoints, %s paths in %.1f s, %.1f MB at %s", houses, n_vps,
                 world["paths"], summary["seconds"], size / 1e6, out)
