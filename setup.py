@@ -27,6 +27,7 @@ setup(
         "tqdm>=4.60",
         "pillow>=9.0",
         "regex>=2023.0",
+        "pycocoevalcap>=1.2",  # BLEU of the speaker (and the captioning metrics)
     ],
     extras_require={
         # playwright drives Debian's /usr/bin/chromium in the replay viewer's browser test

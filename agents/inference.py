@@ -18,6 +18,9 @@ logger = logging.getLogger(__name__)
 def load_follower(path, device="cpu"):
     """(Follower in eval mode, tokenizer, checkpoint meta) from a training checkpoint."""
     tensors, meta = load_checkpoint(path, map_location=device)
+    if meta.get("config", {}).get("mode") == "speaker":
+        raise ValueError(f"checkpoint {path} is from a --mode speaker run: it holds a speaker, not a trained "
+                         "follower (use a --mode follower or --mode bt checkpoint)")
     fcfg = FollowerConfig(**meta["follower_config"])
     model = Follower(fcfg).to(device)
     model.load_state_dict(tensors["follower"])

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from envs.batch import NavBatch
 from vln.evaluate import Evaluator
 from vln.io_utils import atomic_write_json
+from vln.tokenizers import read_vocab, write_vocab
 
 from . import data as D
 from .bank import FeatureBank
@@ -72,7 +73,7 @@ class Trainer:
         self.store = D.open_store(self.data_dir, cfg.features)
         self.out = Path(cfg.out) if cfg.out else default_run_dir(cfg)
         resume = (self.out / "latest.pt").exists()
-        vocab = self._saved_vocab() if resume else None
+        vocab = self._saved_vocab() if resume else (read_vocab(cfg.vocab) if cfg.vocab else None)
         tok = self._tokenizer(vocab) if vocab else None
         self.train_world = self._world("train", tok)
         self.tokenizer = self.train_world.tokenizer
@@ -93,9 +94,14 @@ class Trainer:
         self.best: dict[str, dict] = {}
         self.baseline: dict[str, float] = {}
         self.task = None
-        if cfg.mode in ("speaker", "bt"):
-            raise NotImplementedError(f"--mode {cfg.mode}: the speaker and back-translation are not implemented yet; "
-                                      "use --mode follower")
+        if cfg.mode == "speaker":
+            from .speaker_task import SpeakerTask
+
+            self.task = SpeakerTask(self)
+        elif cfg.mode == "bt":
+            from .backtranslation import BackTranslationTask
+
+            self.task = BackTranslationTask(self)
         self.writer = None
         if resume:
             self.load(self.out / "latest.pt")
@@ -217,7 +223,10 @@ class Trainer:
         record = {"iter": self.iteration, **metrics}
         self.history.append(record)
         for key, value in metrics.items():
-            self.writer.add_scalar(key, value, self.iteration)
+            if isinstance(value, str):  # a generated instruction (speaker)
+                self.writer.add_text(key, value, self.iteration)
+            else:
+                self.writer.add_scalar(key, value, self.iteration)
         key_metric = "bleu" if self.cfg.mode == "speaker" else "sr"
         for split in self.val_worlds:
             v = metrics.get(f"{split}/{key_metric}")
@@ -225,7 +234,8 @@ class Trainer:
                 self.best[split] = {"value": v, "iter": self.iteration}
                 self.save(self.out / f"best_{split}.pt")
         self.save(self.out / "latest.pt")
-        logger.info("iter %d: %s", self.iteration, "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        logger.info("iter %d: %s", self.iteration, "  ".join(
+            f"{k} {v:.4f}" if not isinstance(v, str) else f"{k} {v!r}" for k, v in metrics.items()))
         return metrics
 
     # ------------------------------------------------------------------ loop
@@ -240,8 +250,11 @@ class Trainer:
         iters = cfg.iters if iters is None else iters
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "params.json", cfg.to_dict(), indent=1)
+        write_vocab(self.tokenizer.vocab, self.out / "vocab.txt")
         self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.iteration or None)
-        if self.iteration == 0:
+        if hasattr(self.task, "prepare"):
+            self.task.prepare()
+        if self.iteration == 0 and cfg.mode != "speaker":
             self.baseline = self.baselines()
             logger.info("baselines: %s", "  ".join(f"{k} {v:.4f}" for k, v in self.baseline.items()))
             for k, v in self.baseline.items():

@@ -16,9 +16,12 @@ import numpy as np
 
 from vln.candidates import candidate_table
 from vln.datasets import load_split
+from vln.datasets.episode import check_path_in_graph
 from vln.errors import DataFormatError
 from vln.sim.geometry import HEADING_COUNT, snap_heading
 from vln.sim.graph_sim import shared_navgraph
+
+from .tables import build_step_tables
 
 logger = logging.getLogger(__name__)
 
@@ -107,15 +110,28 @@ def open_features(features, data_dir: Path):
 
 
 class NavWorld:
-    """Static tables of one split: the episodes and everything needed to step them."""
+    """Static tables of one split: the episodes and everything needed to step them.
 
-    def __init__(self, cfg: EnvConfig):
+    Args:
+        cfg: the configuration.
+        episodes: episodes to use instead of reading ``cfg.split`` from disk (for example sampled
+            augmentation paths whose instructions a speaker writes during training: see
+            :meth:`set_instructions`). Their paths are checked against the graphs.
+    """
+
+    def __init__(self, cfg: EnvConfig, episodes=None):
         self.cfg = cfg
         self.data_dir = resolve_data_dir(cfg.data_dir)
         conn = Path(cfg.connectivity_dir) if cfg.connectivity_dir else self.data_dir / "connectivity"
         self.navgraph = shared_navgraph(str(conn.resolve()))
-        kw = {"language": cfg.language} if cfg.dataset == "rxr" and cfg.language else {}
-        self.episodes = load_split(cfg.dataset, self.data_dir, cfg.split, graph=self.navgraph, **kw)
+        if episodes is None:
+            kw = {"language": cfg.language} if cfg.dataset == "rxr" and cfg.language else {}
+            self.episodes = load_split(cfg.dataset, self.data_dir, cfg.split, graph=self.navgraph, **kw)
+        else:
+            self.episodes = list(episodes)
+            for ep in self.episodes:
+                check_path_in_graph(self.navgraph, ep.source or f"<{cfg.split} episodes>", f"instr_id {ep.instr_id}",
+                                    ep.scan, ep.path)
         if not self.episodes:
             raise ValueError(f"{cfg.dataset} split {cfg.split!r} in {self.data_dir} holds no episodes")
         self.tokenizer = build_tokenizer(cfg, self.data_dir, self.navgraph)
@@ -153,6 +169,8 @@ class NavWorld:
         self.pair_base = np.r_[0, np.cumsum(sizes * sizes)[:-1]].astype(np.int64)
         self.pair_distance = np.concatenate([g.distances.ravel() for g in self.graphs])
         self.pair_predecessor = np.concatenate([g.predecessors.ravel().astype(np.int64) for g in self.graphs])
+        # Padded (N, K) candidate tables, candidate angles and teacher actions: a batch step is one gather each.
+        self.step_tables = build_step_tables(self)
 
     def _build_instructions(self):
         L = self.cfg.max_instruction_length
@@ -201,6 +219,30 @@ class NavWorld:
         self.features = np.ascontiguousarray(table) if table.nbytes < 4 << 30 else table
         used = self.features[np.unique(self.feature_rows[self.feature_rows >= 0])]
         self.feature_bounds = (float(np.floor(used.min())), float(np.ceil(used.max())))
+
+    def set_instructions(self, episodes: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> None:
+        """Replace the encoded instructions of ``episodes`` (a speaker's output in back-translation).
+
+        Args:
+            episodes: (n,) int episode indices.
+            ids: (n, L') int64 token ids (``<BOS> words <EOS>``, padded); padded with ``<PAD>``
+                to ``max_instruction_length``, or cut to it with ``<EOS>`` in the last position.
+            lengths: (n,) int tokens used per row (``<BOS>`` and ``<EOS>`` included).
+        """
+        episodes = np.asarray(episodes, dtype=np.int64)
+        ids = np.asarray(ids, dtype=np.int64)
+        L = self.instruction_ids.shape[1]
+        if ids.ndim != 2 or len(ids) != len(episodes) or len(lengths) != len(episodes):
+            raise ValueError(f"expected ids (n, L) and lengths (n,) for {len(episodes)} episodes, got "
+                             f"{ids.shape} and {np.shape(lengths)}")
+        n = min(L, ids.shape[1])
+        rows = np.full((len(episodes), L), int(self.tokenizer.pad_id), dtype=np.int64)
+        rows[:, :n] = ids[:, :n]
+        lengths = np.asarray(lengths, dtype=np.int64)
+        cut = lengths > L
+        rows[cut, L - 1] = int(self.tokenizer.eos_id)  # as the tokenizer cuts: <EOS> in the last slot
+        self.instruction_ids[episodes] = rows
+        self.instruction_lengths[episodes] = np.minimum(lengths, L)
 
     def episode_index(self, instr_id: str) -> int:
         """Index of the episode with ``instr_id``."""

@@ -1,0 +1,157 @@
+"""Back-translation with environmental dropout (``train_agent.py --mode bt``), as EnvDrop's
+``bt_envdrop`` schedule.
+
+Every iteration accumulates the gradients of two batches before one optimiser step:
+1. a batch of real training episodes: IL (weight ``ml_weight``) + A2C, as ``--mode follower``;
+2. a batch of augmentation paths (shortest paths of 4-6 edges sampled on the training scans by
+   :func:`vln.datasets.aug_paths.sample_aug_paths`): one environmental-dropout mask per
+   environment (rate ``env_dropout``) is drawn, the frozen speaker writes each path's instruction
+   greedily from the masked features, and the follower trains on those instructions under the
+   same mask (IL with weight ``aug_ml_weight`` + A2C on the same batch).
+
+The speaker comes from ``--speaker CKPT``, or is trained first for ``--speaker-iters`` iterations
+in the same run and kept as ``<run>/speaker.pt``. ``--follower CKPT`` starts the follower from a
+trained one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+import torch
+
+from envs.batch import NavBatch
+from envs.world import NavWorld
+from vln.datasets.aug_paths import candidate_pairs, sample_aug_paths
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .envdrop import EnvDropout
+from .sampler import EpisodeSampler
+from .speaker_task import SpeakerTask, load_speaker
+from .trajectory import teacher_trajectories
+
+logger = logging.getLogger(__name__)
+
+
+def augmentation_world(train_world: NavWorld, num: int, seed: int) -> NavWorld:
+    """A :class:`NavWorld` of ``num`` sampled paths on the training scans (all of them when fewer
+    exist), with empty instructions, the training tokenizer and the same feature store."""
+    graph = train_world.navgraph
+    total = sum(len(candidate_pairs(graph[s])) for s in train_world.scans)
+    if num > total:
+        logger.info("the training scans have only %d augmentation paths (asked for %d): using all", total, num)
+    records = sample_aug_paths(graph, train_world.scans, min(num, total), seed)
+    episodes = [ep for r in records for ep in r.episodes(source="<augmentation paths>", uninstructed="empty")]
+    aug_cfg = dataclasses.replace(train_world.cfg, split="aug", tokenizer=train_world.tokenizer,
+                                  features=train_world.store)
+    return NavWorld(aug_cfg, episodes=episodes)
+
+
+class BackTranslationTask:
+    """The back-translation part of a :class:`agents.trainer.Trainer` run."""
+
+    def __init__(self, trainer):
+        cfg = trainer.cfg
+        self.trainer = trainer
+        self.speaker_task = SpeakerTask(trainer)
+        self.speaker = self.speaker_task.speaker
+        self.speaker_ready = False
+        if cfg.speaker:
+            self.speaker.load_state_dict(load_speaker(cfg.speaker, trainer.tokenizer, trainer.device).state_dict())
+            self.speaker_ready = True
+            logger.info("speaker from %s", cfg.speaker)
+        self.aug_world = augmentation_world(trainer.train_world, cfg.aug_paths, cfg.seed)
+        self.aug_sampler = EpisodeSampler(len(self.aug_world.episodes), cfg.batch_size, cfg.seed + 1)
+        self.aug_nav = NavBatch(self.aug_world, cfg.batch_size)
+        rate = cfg.env_dropout if trainer.bank.dim else 0.0
+        self.env_dropout = EnvDropout(rate) if rate > 0 else None
+        logger.info("back-translation on %d augmentation paths of %d training scans",
+                    len(self.aug_world.episodes), len(trainer.train_world.scans))
+
+    # ------------------------------------------------------------------ preparation
+    @property
+    def speaker_path(self):
+        return self.trainer.out / "speaker.pt"
+
+    def prepare(self) -> None:
+        """Before the first iteration: start the follower from ``--follower`` and make sure there is
+        a speaker (``--speaker``, ``<run>/speaker.pt`` of an interrupted run, or train one now)."""
+        t, cfg = self.trainer, self.trainer.cfg
+        if t.iteration == 0 and cfg.follower:
+            tensors, _ = load_checkpoint(cfg.follower, map_location=t.device)
+            t.follower.load_state_dict(tensors["follower"])
+            logger.info("follower starts from %s", cfg.follower)
+        if self.speaker_ready:
+            return
+        if self.speaker_path.exists():
+            self.speaker.load_state_dict(load_speaker(self.speaker_path, t.tokenizer, t.device).state_dict())
+        else:
+            self.train_speaker(cfg.speaker_iters)
+        self.speaker_ready = True
+
+    def train_speaker(self, iters: int) -> None:
+        """Train the speaker for ``iters`` iterations on the training split; save ``speaker.pt``."""
+        t = self.trainer
+        sampler = EpisodeSampler(len(t.train_world.episodes), t.cfg.batch_size, t.cfg.seed + 2)
+        logger.info("training the speaker for %d iterations before back-translation", iters)
+        loss = float("nan")
+        for i in range(iters):
+            self.speaker.train()
+            self.speaker_task.optimizer.zero_grad(set_to_none=True)
+            loss_t = self.speaker_task.loss(t.nav, sampler.next())
+            loss_t.backward()
+            torch.nn.utils.clip_grad_norm_(self.speaker.parameters(), t.cfg.grad_clip)
+            self.speaker_task.optimizer.step()
+            loss = float(loss_t.detach())
+            if (i + 1) % t.cfg.log_every == 0:
+                logger.info("speaker iter %d  loss %.4f", i + 1, loss)
+        bleu = self.speaker_task.evaluate()
+        logger.info("speaker after %d iterations: %s", iters,
+                    "  ".join(f"{k} {v:.4f}" for k, v in bleu.items() if not isinstance(v, str)))
+        tensors, meta = self.speaker_task.state()
+        save_checkpoint(self.speaker_path, tensors, {"vocab": list(t.tokenizer.vocab), "task": meta,
+                                                     "speaker_iters": iters, "history": [bleu]})
+
+    # ------------------------------------------------------------------ training
+    def augmented_batch(self) -> tuple[np.ndarray, torch.Tensor | None]:
+        """Sample augmentation paths, draw their masks and let the speaker write their instructions.
+
+        Returns (episode indices into ``aug_world``, (B, D) mask or None).
+        """
+        t = self.trainer
+        idx = self.aug_sampler.next()
+        mask = None if self.env_dropout is None else self.env_dropout.sample(len(idx), t.bank.dim, t.device)
+        self.aug_nav.reset_envs(np.arange(len(idx)), idx)
+        self.speaker.eval()
+        traj = teacher_trajectories(t.bank, self.aug_nav, mask)
+        ids, lengths = self.speaker.generate(traj.views, traj.actions, traj.lengths, max_length=t.cfg.max_decode_length)
+        self.aug_world.set_instructions(idx, ids.cpu().numpy(), lengths.cpu().numpy())
+        return idx, mask
+
+    def train_iteration(self) -> dict:
+        t, cfg = self.trainer, self.trainer.cfg
+        t.optimizer.zero_grad(set_to_none=True)
+        il_batch = t.sampler.next()
+        rl_batch = t.sampler.next() if cfg.feedback == "sample" else None
+        real = t.follower_step(t.nav, il_batch, rl_batch, cfg.ml_weight)
+        (real["loss_ml"] + real["loss_rl"]).backward()
+        idx, mask = self.augmented_batch()
+        aug = t.follower_step(self.aug_nav, idx, idx, cfg.aug_ml_weight, env_mask=mask)
+        (aug["loss_ml"] + aug["loss_rl"]).backward()
+        torch.nn.utils.clip_grad_norm_(t.follower.parameters(), cfg.grad_clip)
+        t.optimizer.step()
+        out = {k: float(v.detach()) for k, v in real.items()}
+        out.update({f"aug_{k}": float(v.detach()) for k, v in aug.items()})
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> tuple[dict, dict]:
+        tensors, meta = self.speaker_task.state()
+        meta["aug_sampler"] = self.aug_sampler.state_dict()
+        return tensors, meta
+
+    def load(self, tensors: dict, meta: dict) -> None:
+        self.speaker_task.load(tensors, meta)
+        self.aug_sampler.load_state_dict(meta["aug_sampler"])
+        self.speaker_ready = True

@@ -1,0 +1,177 @@
+"""The speaker, environmental dropout and back-translation on a tiny data root."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from env_fixtures import FEATURE_DIM, write_data_root
+
+from agents.bank import FeatureBank
+from agents.checkpoint import load_checkpoint
+from agents.config import TrainConfig
+from agents.envdrop import EnvDropout
+from agents.speaker import Speaker, SpeakerConfig
+from agents.trainer import Trainer
+from agents.trajectory import teacher_trajectories
+from envs.batch import NavBatch
+
+SMALL = dict(hidden=64, word_embedding=32, action_embedding=16, progress=False, log_every=1000)
+
+
+@pytest.fixture
+def root(tmp_path):
+    """The tiny data root with ONE instruction per training path and a vocabulary of all its words."""
+    root = write_data_root(tmp_path / "data")
+    train_file = root / "R2R" / "R2R_train.json"
+    records = json.loads(train_file.read_text())
+    for r in records:
+        r["instructions"] = r["instructions"][:1]
+    train_file.write_text(json.dumps(records))
+    words = sorted({w for r in records for w in r["instructions"][0].split()})
+    (root / "vocab.txt").write_text("\n".join(["<PAD>", "<UNK>", "<EOS>", *words]) + "\n")
+    return root
+
+
+def make_cfg(root, out, **kw) -> TrainConfig:
+    base = dict(features="toy", dataset="r2r", data_dir=str(root), out=str(out), batch_size=3, seed=3,
+                vocab=str(root / "vocab.txt"), eval_splits="train,val_unseen", **SMALL)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_teacher_trajectory_records_views_and_taken_actions(root, tmp_path):
+    trainer = Trainer(make_cfg(root, tmp_path / "run", iters=1))
+    world, bank = trainer.train_world, trainer.bank
+    nav = NavBatch(world, len(world.episodes))
+    nav.reset_envs(np.arange(nav.B), np.arange(nav.B))
+    traj = teacher_trajectories(bank, nav)
+    edges = np.array([len(e.path) - 1 for e in world.episodes])
+    assert traj.lengths.tolist() == (edges + 1).tolist()  # every move plus the STOP step
+    # The teacher reaches the goal in as many moves as the path has edges (equal-length paths may
+    # differ on the grid); the STOP step's action is zeros, and so is the padding.
+    for b, ep in enumerate(world.episodes):
+        assert world.viewpoint_ids[nav.history_vp[b, edges[b]]] == ep.path[-1]
+        assert torch.count_nonzero(traj.actions[b, edges[b]]) == 0
+        assert torch.count_nonzero(traj.actions[b, edges[b] + 1:]) == 0
+        assert torch.count_nonzero(traj.actions[b, 0, FEATURE_DIM:]) > 0  # angle part of a real move
+    replay = NavBatch(world, 1)
+    replay.reset_envs(np.array([0]), np.array([0]))
+    inp = bank.step_inputs(replay.observe("index"))
+    first = int(replay.teacher_actions()[0])
+    assert torch.equal(traj.views[0, 0], inp.views[0])
+    assert torch.equal(traj.actions[0, 0], inp.candidates[0, first])
+
+
+def test_environmental_dropout_mask_is_shared_by_the_views_of_an_environment(root, tmp_path):
+    trainer = Trainer(make_cfg(root, tmp_path / "run", iters=1))
+    bank = FeatureBank(np.ones_like(trainer.train_world.features), "cpu")
+    nav = NavBatch(trainer.train_world, 3)
+    nav.reset_envs(np.arange(3), np.arange(3))
+    mask = EnvDropout(0.5).sample(3, bank.dim, "cpu", generator=torch.Generator().manual_seed(0))
+    inp = bank.step_inputs(nav.observe("index"), mask)
+    for b in range(3):
+        dropped = mask[b] == 0
+        assert dropped.any() and (~dropped).any()
+        vis = inp.views[b, :, :FEATURE_DIM]
+        assert torch.all(vis[:, dropped] == 0) and torch.all(vis[:, ~dropped] == 2.0)  # 1 / (1 - p)
+        cands = inp.candidates[b, :-1][~inp.candidate_mask[b, :-1]][:, :FEATURE_DIM]
+        assert torch.all(cands[:, dropped] == 0) and torch.all(cands[:, ~dropped] == 2.0)
+        assert torch.count_nonzero(inp.views[b, :, FEATURE_DIM:]) > 0  # angle channels untouched
+    assert not torch.equal(mask[0], mask[1])  # one mask per environment
+    batch_mask = EnvDropout(0.5, per="batch").sample(3, bank.dim, "cpu")
+    assert torch.equal(batch_mask[0], batch_mask[2])
+    with pytest.raises(ValueError, match="probability"):
+        EnvDropout(1.0)
+
+
+def test_speaker_generation_is_well_formed():
+    cfg = SpeakerConfig(vocab_size=12, feature_dim=4, word_embedding=8, hidden=16, padding_idx=0, bos_idx=11, eos_idx=2)
+    torch.manual_seed(0)
+    speaker = Speaker(cfg).eval()
+    views, actions = torch.randn(5, 3, 36, 4 + 128), torch.randn(5, 3, 4 + 128)
+    lengths = torch.tensor([3, 1, 2, 3, 3])
+    ids, n = speaker.generate(views, actions, lengths, max_length=7)
+    assert ids.shape[0] == 5 and ids.shape[1] <= 9
+    for row, k in zip(ids.tolist(), n.tolist()):
+        assert row[0] == cfg.bos_idx and row[k - 1] == cfg.eos_idx and cfg.eos_idx not in row[1: k - 1]
+        assert all(t == cfg.padding_idx for t in row[k:]) and cfg.bos_idx not in row[1:]
+    # Padded steps do not change the encoding of a shorter trajectory.
+    ctx1, _ = speaker.encode(views[1:2, :1], actions[1:2, :1], lengths[1:2])
+    ctx2, _ = speaker.encode(views[1:2], actions[1:2], lengths[1:2])
+    assert torch.allclose(ctx1[0, 0], ctx2[0, 0], atol=1e-6)
+
+
+def test_speaker_overfits_a_handful_of_instructions(root, tmp_path):
+    cfg = make_cfg(root, tmp_path / "speaker", mode="speaker", iters=80, eval_every=40, speaker_lr=3e-3,
+                   speaker_dropout=0.0, speaker_env_dropout=0.0)
+    trainer = Trainer(cfg)
+    before = trainer.evaluate()
+    history = trainer.train()
+    assert before["train/bleu"] < 0.1
+    assert history[-1]["train/bleu"] > 0.999, history[-1]
+    assert history[-1]["train/loss"] < 0.1 < before["train/loss"]
+    from agents.speaker_task import generate_instructions
+
+    world = trainer.train_world
+    texts = generate_instructions(trainer.task.speaker, trainer.bank, world, np.arange(len(world.episodes)))
+    assert texts == [e.instruction for e in world.episodes]
+    assert trainer.best["train"]["value"] > 0.999  # best checkpoint kept by BLEU
+    tensors, meta = load_checkpoint(tmp_path / "speaker" / "best_train.pt")
+    assert "speaker" in tensors and meta["task"]["speaker_config"]["hidden"] == 64
+
+
+def test_back_translation_trains_on_speaker_instructions_and_resumes(root, tmp_path):
+    kw = dict(mode="bt", speaker_iters=30, speaker_lr=3e-3, aug_paths=50, eval_splits="val_unseen", eval_every=2,
+              lr=1e-3)
+    full = []
+    trainer = Trainer(make_cfg(root, tmp_path / "full", iters=4, **kw))
+    trainer.train(on_iteration=lambda i, l: full.append((i, l)))
+    aug = trainer.task.aug_world
+    assert len(aug.episodes) == 4 and all(e.path_id >= 1_000_000 for e in aug.episodes)  # all 4-6 edge paths
+    # The speaker wrote instructions (more than <BOS> <EOS>) into the augmented episodes it used.
+    assert (aug.instruction_lengths > 2).any()
+    assert (tmp_path / "full" / "speaker.pt").exists()
+    assert {"loss_ml", "loss_rl", "aug_loss_ml", "aug_loss_rl"} <= set(full[0][1])
+    assert full[0][1]["aug_loss_ml"] > 0
+
+    Trainer(make_cfg(root, tmp_path / "cut", iters=2, **kw)).train()
+    resumed = Trainer(make_cfg(root, tmp_path / "cut", iters=4, **kw))
+    assert resumed.iteration == 2
+    rest = []
+    resumed.train(on_iteration=lambda i, l: rest.append((i, l)))
+    assert rest == full[2:]
+
+    # A separately trained speaker can be given with --speaker; a vocabulary mismatch is refused.
+    other = make_cfg(root, tmp_path / "bt2", iters=1, speaker=str(tmp_path / "full" / "speaker.pt"), **kw)
+    assert Trainer(other).task.speaker_ready
+    vocab2 = root / "vocab2.txt"
+    vocab2.write_text((root / "vocab.txt").read_text() + "extra\n")
+    bad = make_cfg(root, tmp_path / "bt3", iters=1, speaker=str(tmp_path / "full" / "speaker.pt"), vocab=str(vocab2), **kw)
+    with pytest.raises(ValueError, match="vocabulary"):
+        Trainer(bad)
+
+
+def test_set_instructions_pads_and_cuts_like_the_tokenizer(root, tmp_path):
+    world = Trainer(make_cfg(root, tmp_path / "run", iters=1)).train_world
+    L = world.instruction_ids.shape[1]
+    tok = world.tokenizer
+    long_ids = np.full((1, L + 5), 5)
+    long_ids[0, 0] = tok.bos_id
+    world.set_instructions(np.array([1]), long_ids, np.array([L + 5]))
+    assert world.instruction_lengths[1] == L and world.instruction_ids[1, L - 1] == tok.eos_id
+    world.set_instructions(np.array([0]), np.array([[tok.bos_id, 5, tok.eos_id]]), np.array([3]))
+    assert world.instruction_ids[0, :3].tolist() == [tok.bos_id, 5, tok.eos_id]
+    assert (world.instruction_ids[0, 3:] == tok.pad_id).all() and world.instruction_lengths[0] == 3
+    with pytest.raises(ValueError, match="episodes"):
+        world.set_instructions(np.array([0, 1]), np.zeros((1, 3)), np.array([3]))
+
+
+def test_a_speaker_checkpoint_is_not_exported_as_a_follower(root, tmp_path):
+    from agents.inference import load_follower
+
+    Trainer(make_cfg(root, tmp_path / "spk", mode="speaker", iters=1, eval_every=1, eval_splits="val_unseen")).train()
+    with pytest.raises(ValueError, match="speaker"):
+        load_follower(tmp_path / "spk" / "latest.pt")
