@@ -79,11 +79,17 @@ def open_store(data_dir: Path, features: str | None):
 def build_world(dataset: str, data_dir: Path, split: str, store, tokenizer=None, language=None,
                 max_instruction_length: int | None = None, max_episode_steps: int = 35) -> NavWorld:
     """A :class:`NavWorld` in index mode for one split (the train vocabulary when ``tokenizer``)."""
+    return NavWorld(build_world_config(dataset, data_dir, split, store, tokenizer, language, max_instruction_length,
+                                       max_episode_steps))
+
+
+def build_world_config(dataset: str, data_dir: Path, split: str, store, tokenizer=None, language=None,
+                       max_instruction_length: int | None = None, max_episode_steps: int = 35) -> EnvConfig:
+    """The index-mode :class:`EnvConfig` of a split (see :func:`build_world`)."""
     d = DATASET_DEFAULTS[dataset]
-    cfg = EnvConfig(dataset=d["format"], split=split, data_dir=data_dir, features=store, tokenizer=tokenizer,
-                    max_instruction_length=max_instruction_length or d["max_instruction_length"],
-                    max_episode_steps=max_episode_steps, language=language, feature_mode="index")
-    return NavWorld(cfg)
+    return EnvConfig(dataset=d["format"], split=split, data_dir=data_dir, features=store, tokenizer=tokenizer,
+                     max_instruction_length=max_instruction_length or d["max_instruction_length"],
+                     max_episode_steps=max_episode_steps, language=language, feature_mode="index")
 
 
 def available_splits(dataset: str, data_dir: Path) -> list[str]:

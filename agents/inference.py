@@ -1,9 +1,11 @@
-"""Load a trained follower from a checkpoint and decode a split greedily (evaluation, export)."""
+"""Load trained agents from checkpoints: decode a split greedily with the follower (evaluation,
+export), write instructions for paths with the speaker (offline augmentation data)."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import data as D
@@ -54,3 +56,47 @@ def decode_split(checkpoint, dataset: str, data_dir, split: str, features: str |
     with torch.no_grad():
         trajs = greedy_trajectories(model, bank, world, batch_size)
     return trajs, world
+
+
+def speak_paths(checkpoint, records, data_dir=None, dataset: str = "synthetic", features: str | None = None,
+                device="cpu", batch_size: int = 64, max_length: int | None = None):
+    """Greedy speaker instructions for R2R path records (augmentation data written offline).
+
+    Args:
+        checkpoint: a ``--mode speaker`` or ``--mode bt`` checkpoint.
+        records: :class:`vln.datasets.PathRecord` objects (their instructions are ignored).
+        features: feature store (default: the encoder the speaker was trained with).
+
+    Returns:
+        the records with ``instructions = (generated text,)``, in the same order.
+    """
+    import dataclasses
+
+    from envs.world import NavWorld
+
+    from .speaker_task import generate_instructions, load_speaker
+
+    _, meta = load_checkpoint(checkpoint, map_location=device)
+    cfg = meta["config"]
+    if D.DATASET_DEFAULTS[dataset]["format"] != "r2r":
+        raise ValueError("speak_paths writes R2R-format paths; use --dataset r2r or synthetic")
+    from vln.tokenizers import R2RTokenizer
+
+    tokenizer = R2RTokenizer(meta["vocab"], encoding_length=cfg["max_instruction_length"])
+    speaker = load_speaker(checkpoint, tokenizer, device).eval()
+    features = cfg["features"] if features is None else features
+    data_dir = Path(data_dir) if data_dir is not None else D.resolve_data_dir(dataset, None)
+    store = D.open_store(data_dir, features)
+    dim = 0 if store is None else int(store.dim)
+    if dim != speaker.cfg.feature_dim:
+        raise ValueError(f"checkpoint {checkpoint} was trained on {speaker.cfg.feature_dim}-d features "
+                         f"({cfg['features']!r}) but {features!r} has {dim}")
+    records = list(records)
+    episodes = [dataclasses.replace(r, instructions=()).episodes(uninstructed="empty")[0] for r in records]
+    world_cfg = D.build_world_config(dataset, data_dir, "speak", store, tokenizer, None,
+                                     cfg["max_instruction_length"], cfg["max_actions"])
+    world = NavWorld(world_cfg, episodes=episodes)
+    bank = FeatureBank(world.features, device)
+    texts = generate_instructions(speaker, bank, world, np.arange(len(episodes)), batch_size,
+                                  max_length or cfg["max_decode_length"])
+    return [dataclasses.replace(r, instructions=(t,)) for r, t in zip(records, texts)]

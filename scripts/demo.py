@@ -30,7 +30,7 @@ def ensure_world(data_dir: Path, seed: int) -> None:
         return
     from vln.synthetic import generate_world
 
-    logger.info("generating the synthetic world in %s (about a minute on 2 cores)", data_dir)
+    logger.info("generating the synthetic world in %s (a few seconds)", data_dir)
     generate_world(data_dir, seed=seed)
 
 

@@ -175,3 +175,30 @@ def test_a_speaker_checkpoint_is_not_exported_as_a_follower(root, tmp_path):
     Trainer(make_cfg(root, tmp_path / "spk", mode="speaker", iters=1, eval_every=1, eval_splits="val_unseen")).train()
     with pytest.raises(ValueError, match="speaker"):
         load_follower(tmp_path / "spk" / "latest.pt")
+
+
+def test_speak_script_writes_instructions_for_sampled_paths(root, tmp_path):
+    from scripts import sample_aug_paths, speak
+
+    Trainer(make_cfg(root, tmp_path / "spk", mode="speaker", iters=60, eval_every=60, speaker_lr=3e-3,
+                     speaker_dropout=0.0, speaker_env_dropout=0.0, eval_splits="train")).train()
+    paths = tmp_path / "aug.json"
+    sample_aug_paths.main(["--connectivity", str(root / "connectivity"), "--scans-from", str(root / "R2R" / "R2R_train.json"),
+                           "--seed", "0", "--out", str(paths)])
+    out = tmp_path / "aug_speaker.json"
+    res = speak.main(["--checkpoint", str(tmp_path / "spk" / "latest.pt"), "--dataset", "r2r", "--data-dir", str(root),
+                      "--paths", str(paths), "--out", str(out)])
+    written = json.loads(out.read_text())
+    sampled = json.loads(paths.read_text())
+    assert res["paths"] == len(written) == len(sampled) > 0
+    assert [r["path"] for r in written] == [r["path"] for r in sampled]
+    words = set((root / "vocab.txt").read_text().split())
+    for r in written:
+        assert len(r["instructions"]) == 1 and r["instructions"][0]
+        assert set(r["instructions"][0].split()) <= words
+    # The training split: the overfitted speaker reproduces each path's instruction.
+    res = speak.main(["--checkpoint", str(tmp_path / "spk" / "latest.pt"), "--dataset", "r2r", "--data-dir", str(root),
+                      "--split", "train", "--out", str(tmp_path / "train_speaker.json")])
+    got = json.loads((tmp_path / "train_speaker.json").read_text())
+    ref = json.loads((root / "R2R" / "R2R_train.json").read_text())
+    assert [r["instructions"] for r in got] == [r["instructions"] for r in ref]
