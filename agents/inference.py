@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 def load_follower(path, device="cpu"):
     """(Follower in eval mode, tokenizer, checkpoint meta) from a training checkpoint."""
     tensors, meta = load_checkpoint(path, map_location=device)
-    if meta.get("config", {}).get("mode") == "speaker":
+    if meta.get("config", {}).get("mode") == "speaker" or "follower_config" not in meta:
         raise ValueError(f"checkpoint {path} is from a --mode speaker run: it holds a speaker, not a trained "
                          "follower (use a --mode follower or --mode bt checkpoint)")
     fcfg = FollowerConfig(**meta["follower_config"])
