@@ -28,7 +28,7 @@ from vln.datasets.aug_paths import candidate_pairs, sample_aug_paths
 from .checkpoint import load_checkpoint, save_checkpoint
 from .envdrop import EnvDropout
 from .sampler import EpisodeSampler
-from .speaker_task import SpeakerTask, load_speaker
+from .speaker_task import SpeakerTask, read_speaker
 from .trajectory import teacher_trajectories
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class BackTranslationTask:
         self.speaker = self.speaker_task.speaker
         self.speaker_ready = False
         if cfg.speaker:
-            self.speaker.load_state_dict(load_speaker(cfg.speaker, trainer.tokenizer, trainer.device).state_dict())
+            self.speaker.load_state_dict(read_speaker(cfg.speaker, trainer.device, trainer.tokenizer)[1])
             self.speaker_ready = True
             logger.info("speaker from %s", cfg.speaker)
         self.aug_world = augmentation_world(trainer.train_world, cfg.aug_paths, cfg.seed)
@@ -85,7 +85,7 @@ class BackTranslationTask:
         if self.speaker_ready:
             return
         if self.speaker_path.exists():
-            self.speaker.load_state_dict(load_speaker(self.speaker_path, t.tokenizer, t.device).state_dict())
+            self.speaker.load_state_dict(read_speaker(self.speaker_path, t.device, t.tokenizer)[1])
         else:
             self.train_speaker(cfg.speaker_iters)
         self.speaker_ready = True
@@ -111,7 +111,8 @@ class BackTranslationTask:
                     "  ".join(f"{k} {v:.4f}" for k, v in bleu.items() if not isinstance(v, str)))
         tensors, meta = self.speaker_task.state()
         save_checkpoint(self.speaker_path, tensors, {"vocab": list(t.tokenizer.vocab), "task": meta,
-                                                     "speaker_iters": iters, "history": [bleu]})
+                                                     "config": t.cfg.to_dict(), "speaker_iters": iters,
+                                                     "history": [bleu]})
 
     # ------------------------------------------------------------------ training
     def augmented_batch(self) -> tuple[np.ndarray, torch.Tensor | None]:

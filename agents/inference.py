@@ -27,11 +27,34 @@ def load_follower(path, device="cpu"):
     model = Follower(fcfg).to(device)
     model.load_state_dict(tensors["follower"])
     model.eval()
+    return model, checkpoint_tokenizer(meta), meta
+
+
+def checkpoint_tokenizer(meta: dict):
+    """The tokenizer a run trained with (its vocabulary and instruction length), from checkpoint meta."""
     from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
 
     cfg = meta["config"]
     cls = MultilingualTokenizer if D.DATASET_DEFAULTS[cfg["dataset"]]["format"] == "rxr" else R2RTokenizer
-    return model, cls(meta["vocab"], encoding_length=cfg["max_instruction_length"]), meta
+    return cls(meta["vocab"], encoding_length=cfg["max_instruction_length"])
+
+
+def open_matching_store(checkpoint, cfg: dict, dataset: str, data_dir, features: str | None, dim: int):
+    """(data_dir, feature store or None) for decoding with a model trained on ``dim``-d features.
+
+    ``features`` defaults to the encoder of the run (``cfg["features"]``).
+
+    Raises:
+        ValueError: the store's feature dimension differs from ``dim``.
+    """
+    features = cfg["features"] if features is None else features
+    data_dir = Path(data_dir) if data_dir is not None else D.resolve_data_dir(dataset, None)
+    store = D.open_store(data_dir, features)
+    got = 0 if store is None else int(store.dim)
+    if got != dim:
+        raise ValueError(f"checkpoint {checkpoint} was trained on {dim}-d features ({cfg['features']!r}) "
+                         f"but {features!r} has {got}")
+    return data_dir, store
 
 
 def decode_split(checkpoint, dataset: str, data_dir, split: str, features: str | None = None, device="cpu",
@@ -43,13 +66,7 @@ def decode_split(checkpoint, dataset: str, data_dir, split: str, features: str |
     """
     model, tokenizer, meta = load_follower(checkpoint, device)
     cfg = meta["config"]
-    features = cfg["features"] if features is None else features
-    data_dir = Path(data_dir) if data_dir is not None else D.resolve_data_dir(dataset, None)
-    store = D.open_store(data_dir, features)
-    dim = 0 if store is None else int(store.dim)
-    if dim != model.cfg.feature_dim:
-        raise ValueError(f"checkpoint {checkpoint} was trained on {model.cfg.feature_dim}-d features "
-                         f"({cfg['features']!r}) but {features!r} has {dim}")
+    data_dir, store = open_matching_store(checkpoint, cfg, dataset, data_dir, features, model.cfg.feature_dim)
     world = D.build_world(dataset, data_dir, split, store, tokenizer, language or cfg.get("language"),
                           cfg["max_instruction_length"], cfg["max_actions"])
     bank = FeatureBank(world.features, device)
@@ -74,23 +91,18 @@ def speak_paths(checkpoint, records, data_dir=None, dataset: str = "synthetic", 
 
     from envs.world import NavWorld
 
-    from .speaker_task import generate_instructions, load_speaker
+    from .speaker import Speaker
+    from .speaker_task import generate_instructions, read_speaker
 
-    _, meta = load_checkpoint(checkpoint, map_location=device)
-    cfg = meta["config"]
     if D.DATASET_DEFAULTS[dataset]["format"] != "r2r":
         raise ValueError("speak_paths writes R2R-format paths; use --dataset r2r or synthetic")
-    from vln.tokenizers import R2RTokenizer
-
-    tokenizer = R2RTokenizer(meta["vocab"], encoding_length=cfg["max_instruction_length"])
-    speaker = load_speaker(checkpoint, tokenizer, device).eval()
-    features = cfg["features"] if features is None else features
-    data_dir = Path(data_dir) if data_dir is not None else D.resolve_data_dir(dataset, None)
-    store = D.open_store(data_dir, features)
-    dim = 0 if store is None else int(store.dim)
-    if dim != speaker.cfg.feature_dim:
-        raise ValueError(f"checkpoint {checkpoint} was trained on {speaker.cfg.feature_dim}-d features "
-                         f"({cfg['features']!r}) but {features!r} has {dim}")
+    speaker_cfg, state, meta = read_speaker(checkpoint, device)
+    speaker = Speaker(speaker_cfg).to(device)
+    speaker.load_state_dict(state)
+    speaker.eval()
+    cfg = meta["config"]
+    tokenizer = checkpoint_tokenizer(meta)
+    data_dir, store = open_matching_store(checkpoint, cfg, dataset, data_dir, features, speaker_cfg.feature_dim)
     records = list(records)
     episodes = [dataclasses.replace(r, instructions=()).episodes(uninstructed="empty")[0] for r in records]
     world_cfg = D.build_world_config(dataset, data_dir, "speak", store, tokenizer, None,

@@ -33,22 +33,22 @@ def build_speaker(cfg, tokenizer, feature_dim: int, device) -> Speaker:
     return Speaker(scfg).to(device)
 
 
-def load_speaker(path, tokenizer, device) -> Speaker:
-    """The speaker of a checkpoint written by a ``--mode speaker`` or ``--mode bt`` run.
+def read_speaker(path, device, tokenizer=None) -> tuple[SpeakerConfig, dict, dict]:
+    """(speaker config, speaker weights, checkpoint meta) of a ``--mode speaker`` or ``--mode bt``
+    checkpoint (or a bt run's ``speaker.pt``), read once.
 
     Raises:
-        ValueError: the checkpoint holds no speaker, or its vocabulary differs from ``tokenizer``'s.
+        ValueError: the checkpoint holds no speaker, or (``tokenizer`` given) its vocabulary
+            differs from ``tokenizer``'s.
     """
     tensors, meta = load_checkpoint(path, map_location=device)
     task = meta.get("task", {})
     if "speaker" not in tensors or "speaker_config" not in task:
         raise ValueError(f"checkpoint {path} holds no speaker (train one with --mode speaker)")
-    if list(meta["vocab"]) != list(tokenizer.vocab):
+    if tokenizer is not None and list(meta["vocab"]) != list(tokenizer.vocab):
         raise ValueError(f"checkpoint {path} was trained with another vocabulary ({len(meta['vocab'])} words, "
                          f"this run has {tokenizer.vocab_size}); use a speaker trained on the same training split")
-    speaker = Speaker(SpeakerConfig(**task["speaker_config"])).to(device)
-    speaker.load_state_dict(tensors["speaker"])
-    return speaker
+    return SpeakerConfig(**task["speaker_config"]), tensors["speaker"], meta
 
 
 def path_representatives(world) -> tuple[np.ndarray, dict]:

@@ -144,6 +144,15 @@ def test_back_translation_trains_on_speaker_instructions_and_resumes(root, tmp_p
     resumed.train(on_iteration=lambda i, l: rest.append((i, l)))
     assert rest == full[2:]
 
+    # The kept speaker.pt also writes offline instructions (scripts/speak.py).
+    from agents.inference import speak_paths
+    from vln.datasets import episodes_to_path_records
+
+    records = episodes_to_path_records(aug.episodes[:2])
+    spoken = speak_paths(tmp_path / "full" / "speaker.pt", records, root, "r2r")
+    assert [r.path for r in spoken] == [r.path for r in records]
+    assert all(len(r.instructions) == 1 and r.instructions[0] for r in spoken)
+
     # A separately trained speaker can be given with --speaker; a vocabulary mismatch is refused.
     other = make_cfg(root, tmp_path / "bt2", iters=1, speaker=str(tmp_path / "full" / "speaker.pt"), **kw)
     assert Trainer(other).task.speaker_ready
