@@ -23,7 +23,7 @@ import torch
 
 from envs.batch import NavBatch
 from envs.world import NavWorld
-from vln.datasets.aug_paths import candidate_pairs, sample_aug_paths
+from vln.datasets.aug_paths import sample_aug_paths
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .envdrop import EnvDropout
@@ -37,11 +37,9 @@ logger = logging.getLogger(__name__)
 def augmentation_world(train_world: NavWorld, num: int, seed: int) -> NavWorld:
     """A :class:`NavWorld` of ``num`` sampled paths on the training scans (all of them when fewer
     exist), with empty instructions, the training tokenizer and the same feature store."""
-    graph = train_world.navgraph
-    total = sum(len(candidate_pairs(graph[s])) for s in train_world.scans)
-    if num > total:
-        logger.info("the training scans have only %d augmentation paths (asked for %d): using all", total, num)
-    records = sample_aug_paths(graph, train_world.scans, min(num, total), seed)
+    records = sample_aug_paths(train_world.navgraph, train_world.scans, num, seed, clip=True)
+    if len(records) < num:
+        logger.info("the training scans have only %d augmentation paths (asked for %d): using all", len(records), num)
     episodes = [ep for r in records for ep in r.episodes(source="<augmentation paths>", uninstructed="empty")]
     aug_cfg = dataclasses.replace(train_world.cfg, split="aug", tokenizer=train_world.tokenizer,
                                   features=train_world.store)

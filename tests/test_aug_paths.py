@@ -85,6 +85,8 @@ def test_all_pairs_and_limits(houses):
     assert len(every) == total and min(p.path_id for p in every) == 5
     with pytest.raises(ValueError, match=f"only {total} start/goal pairs"):
         sample_aug_paths(houses, ["gridScanA"], total + 1, seed=0)
+    clipped = sample_aug_paths(houses, ["gridScanA"], total + 1, seed=0, first_path_id=5, clip=True)
+    assert [p.path for p in clipped] == [p.path for p in every]  # clip takes them all, as num=None
     with pytest.raises(ValueError, match="min_edges"):
         sample_aug_paths(houses, ["gridScanA"], 1, seed=0, min_edges=5, max_edges=4)
     short = sample_aug_paths(houses, ["gridScanA"], 10, seed=0, min_edges=1, max_edges=1)

@@ -64,7 +64,7 @@ def candidate_pairs(scan_graph, min_edges: int = MIN_EDGES, max_edges: int = MAX
 
 def sample_aug_paths(nav_graph, scans: Sequence[str], num: int | None, seed: int,
                      min_edges: int = MIN_EDGES, max_edges: int = MAX_EDGES,
-                     first_path_id: int = FIRST_PATH_ID) -> list[PathRecord]:
+                     first_path_id: int = FIRST_PATH_ID, clip: bool = False) -> list[PathRecord]:
     """Sample start/goal pairs on ``scans`` and return their shortest paths as R2R records.
 
     Args:
@@ -75,13 +75,14 @@ def sample_aug_paths(nav_graph, scans: Sequence[str], num: int | None, seed: int
         seed: seed of the ``numpy.random.Generator``; equal arguments give equal output.
         min_edges, max_edges: bounds on the edge count of the shortest path (inclusive).
         first_path_id: path_ids are ``first_path_id, first_path_id + 1, ...`` in output order.
+        clip: when ``num`` exceeds the number of candidate pairs, take them all instead of raising.
 
     Returns:
         list of :class:`PathRecord` with ``instructions=()``, ``distance`` = the path length in
         metres (float64 sum of its edge lengths) and ``heading`` uniform in [0, 2*pi) radians.
 
     Raises:
-        ValueError: bad bounds, or ``num`` exceeds the number of candidate pairs.
+        ValueError: bad bounds, or ``num`` exceeds the number of candidate pairs (without ``clip``).
     """
     if not 1 <= min_edges <= max_edges:
         raise ValueError(f"need 1 <= min_edges <= max_edges, got {min_edges}, {max_edges}")
@@ -91,7 +92,7 @@ def sample_aug_paths(nav_graph, scans: Sequence[str], num: int | None, seed: int
     per_scan = [candidate_pairs(nav_graph[s], min_edges, max_edges) for s in scans]
     counts = np.array([len(p) for p in per_scan], dtype=np.int64)
     total = int(counts.sum())
-    if num is None:
+    if num is None or (clip and num > total):
         num = total
     if not 0 <= num <= total:
         raise ValueError(f"asked for {num} paths but the {len(scans)} scans have only {total} start/goal pairs "
