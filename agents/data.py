@@ -53,6 +53,12 @@ def ensure_data(dataset: str, data_dir: Path, features: str | None, auto: bool =
         from vln.synthetic import generate_world
 
         generate_world(data_dir)
+    elif dataset == "synthetic":
+        from vln.synthetic import stale_world_message
+
+        stale = stale_world_message(data_dir)
+        if stale:
+            logger.warning(stale)
     if features is None or features in NO_FEATURES or Path(features).suffix:
         return
     store = default_store_path(data_dir, features)

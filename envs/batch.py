@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from vln.errors import InvalidActionError
-from vln.sim.geometry import HEADING_COUNT, HEADING_INCREMENT
+from vln.sim.geometry import HEADING_COUNT, NUM_VIEWS as N_VIEWS
 
 from .angles import ANGLE_FEATURE_SIZE, VIEW_ANGLE_FEATURES
 from .rewards import REWARDS
@@ -42,8 +42,8 @@ class NavBatch:
         self.goal = np.zeros(B, dtype=np.int64)  # scan-local goal index
         self.view = np.zeros(B, dtype=np.int64)
         self.steps = np.zeros(B, dtype=np.int64)
-        self.history_vp = np.zeros((B, T + 1), dtype=np.int64)
-        self.history_view = np.zeros((B, T + 1), dtype=np.int64)
+        # Pose history, one key per step: global viewpoint * 36 + view index.
+        self.history = np.zeros((B, T + 1), dtype=np.int64)
         self.tables = world.step_tables
         self._arange = np.arange(B)
         self._cache_vp = self._cache_goal = None
@@ -67,8 +67,7 @@ class NavBatch:
         self.goal[envs] = w.episode_goal[episodes]
         self.view[envs] = view
         self.steps[envs] = 0
-        self.history_vp[envs, 0] = start
-        self.history_view[envs, 0] = view
+        self.history[envs, 0] = start * N_VIEWS + view
 
     # ------------------------------------------------------------------ candidates
     def _cache(self) -> dict:
@@ -155,21 +154,18 @@ class NavBatch:
             active = np.asarray(active, dtype=bool)
             stop &= active
             move = active & ~stop
-        slot = np.minimum(a, self.K - 1)  # a >= 0: validated
-        self.vp = np.where(move, t.target[vp, slot], vp)
-        self.view = np.where(move, t.point[vp, slot], self.view)
-        last = self.history_vp.shape[1] - 1
+        cell = vp * self.K + np.minimum(a, self.K - 1)  # a >= 0: validated
+        self.vp = np.where(move, t.target.reshape(-1).take(cell), vp)
+        self.view = np.where(move, t.point.reshape(-1).take(cell), self.view)
+        last = self.history.shape[1] - 1
+        key = self.vp * N_VIEWS + self.view
         if active is None:
             self.steps = self.steps + 1
-            ix = np.minimum(self.steps, last)
-            self.history_vp[self._arange, ix] = self.vp
-            self.history_view[self._arange, ix] = self.view
+            self.history[self._arange, np.minimum(self.steps, last)] = key
         else:
             self.steps = self.steps + active
             b = active.nonzero()[0]
-            ix = np.minimum(self.steps[b], last)
-            self.history_vp[b, ix] = self.vp[b]
-            self.history_view[b, ix] = self.view[b]
+            self.history[b, np.minimum(self.steps[b], last)] = key[b]
         after = self._goal_distance()
         reward = self.reward_fn(before, after, stop, self.world.cfg.success_radius)
         if active is not None:
@@ -233,26 +229,35 @@ class NavBatch:
                 cands[b, n:, :D] = 0.0
         return o
 
+    @property
+    def history_vp(self) -> np.ndarray:
+        """(B, T+1) global viewpoint ids visited (entries past ``steps`` are stale)."""
+        return self.history // N_VIEWS
+
+    @property
+    def history_view(self) -> np.ndarray:
+        """(B, T+1) view indices after each step (entries past ``steps`` are stale)."""
+        return self.history % N_VIEWS
+
     def trajectory(self, b: int) -> list:
-        """R2R submission trajectory of slot ``b``: [[viewpoint, heading, elevation], ...]."""
+        """R2R submission trajectory of slot ``b``: [(viewpoint, heading, elevation), ...].
+
+        Entries are tuples, as EnvDrop's ``traj["path"]`` (JSON writes them as lists); equal
+        poses share one tuple (``world.pose_entries``).
+        """
         return self.trajectories([b])[0]
 
     def trajectories(self, slots) -> list:
         """Trajectories (as :meth:`trajectory`) of the batch slots ``slots``, one list each."""
-        ids = self.world.viewpoint_ids
         slots = np.asarray(slots, dtype=np.int64)
-        n = np.minimum(self.steps[slots], self.history_vp.shape[1] - 1) + 1
-        m = int(n.max(initial=0))
-        return [[[ids[vp], *_VIEW_POSE[view]] for vp, view in zip(vps[:k], views[:k])]
-                for vps, views, k in zip(self.history_vp[slots, :m].tolist(), self.history_view[slots, :m].tolist(),
-                                         n.tolist())]
+        n = np.minimum(self.steps.take(slots), self.history.shape[1] - 1) + 1
+        entry = self.world.pose_entries.__getitem__
+        return [list(map(entry, keys[:k])) for keys, k in
+                zip(self.history[slots, :int(n.max(initial=0))].tolist(), n.tolist())]
 
 
 _QUAD = np.dtype((np.void, 16))  # four float32
 _VIEW_ANGLE_QUADS = VIEW_ANGLE_FEATURES.view(_QUAD)  # (12, 36, A/4)
-#: (heading, elevation) in radians of each view index, as Python floats (trajectory entries).
-_VIEW_POSE = [(float(v % HEADING_COUNT) * HEADING_INCREMENT, (v // HEADING_COUNT - 1) * (np.pi / 6.0))
-              for v in range(36)]
 
 
 def _take(table: np.ndarray, index: np.ndarray, out: dict, key: str) -> None:

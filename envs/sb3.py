@@ -34,6 +34,7 @@ from vln.errors import DependencyNotInstalled
 
 from .batch import NavBatch
 from .render import render_ansi, render_rgb
+from .world import draw_episode
 
 try:
     from stable_baselines3.common.vec_env import VecEnv
@@ -141,7 +142,7 @@ class SB3VecEnv(VecEnv):
         return flatten_observation(obs, self.observation_space, 1) if self.flatten else obs
 
     def _draw(self, env: int) -> int:
-        return int(self._rngs[env].integers(len(self.world.episodes)))
+        return draw_episode(self._rngs[env], len(self.world.episodes))
 
     def _episode_for(self, env: int, options: dict) -> int:
         if "instr_id" in options:

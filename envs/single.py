@@ -9,7 +9,7 @@ import numpy as np
 from .batch import NavBatch
 from .render import render_ansi, render_rgb
 from .spaces import action_space, observation_space
-from .world import EnvConfig, NavWorld
+from .world import EnvConfig, NavWorld, draw_episode
 
 
 def make_config(defaults: dict, kwargs: dict) -> EnvConfig:
@@ -85,7 +85,7 @@ class VLNEnv(gym.Env):
             if not 0 <= e < len(self.world.episodes):
                 raise IndexError(f"episode {e} out of range (split has {len(self.world.episodes)})")
         else:
-            e = int(self.np_random.integers(len(self.world.episodes)))
+            e = draw_episode(self.np_random, len(self.world.episodes))
         self._core.reset_envs(np.array([0]), np.array([e]))
         self._started = True
         return self._obs(), self._info()

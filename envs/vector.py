@@ -18,7 +18,7 @@ from .batch import NavBatch
 from .render import render_ansi, render_rgb
 from .single import make_config
 from .spaces import action_space, observation_space
-from .world import NavWorld
+from .world import NavWorld, draw_episode
 
 
 class VLNVectorEnv(VectorEnv):
@@ -77,8 +77,8 @@ class VLNVectorEnv(VectorEnv):
         return self._obs_buffer
 
     def _draw(self, envs) -> np.ndarray:
-        n = len(self.world.episodes)
-        return np.array([int(self._rngs[i].integers(n)) for i in envs], dtype=np.int64)
+        n, rngs = len(self.world.episodes), self._rngs
+        return np.array([draw_episode(rngs[i], n) for i in envs.tolist()], dtype=np.int64)
 
     def _infos(self) -> dict:
         core = self._core
@@ -93,9 +93,9 @@ class VLNVectorEnv(VectorEnv):
         """``instr_id`` and ``trajectory`` of the episodes that just ended."""
         ids, traj = self._nones.copy(), self._nones.copy()  # (faster than np.full)
         idx = done.nonzero()[0]
-        core, episodes = self._core, self.world.episodes
-        for b, e, t in zip(idx.tolist(), core.episode[idx].tolist(), core.trajectories(idx)):
-            ids[b] = episodes[e].instr_id
+        core = self._core
+        ids[idx] = self.world.instr_ids.take(core.episode.take(idx))
+        for b, t in zip(idx.tolist(), core.trajectories(idx)):
             traj[b] = t  # one by one: numpy would turn a list of equal-length lists into a 2-D array
         return {"instr_id": ids, "_instr_id": done.copy(), "trajectory": traj, "_trajectory": done.copy()}
 

@@ -18,12 +18,44 @@ from vln.candidates import candidate_table
 from vln.datasets import load_split
 from vln.datasets.episode import check_path_in_graph
 from vln.errors import DataFormatError
-from vln.sim.geometry import HEADING_COUNT, snap_heading
+from vln.sim.geometry import ELEVATION_INCREMENT, HEADING_COUNT, HEADING_INCREMENT, NUM_VIEWS, snap_heading
 from vln.sim.graph_sim import shared_navgraph
 
 from .tables import build_step_tables
 
 logger = logging.getLogger(__name__)
+
+
+#: (heading, elevation) in radians of each view index, as Python floats (trajectory entries).
+VIEW_POSES = [(float(v % HEADING_COUNT) * HEADING_INCREMENT, (v // HEADING_COUNT - 1) * ELEVATION_INCREMENT)
+              for v in range(NUM_VIEWS)]
+
+
+class PoseEntries(dict):
+    """Trajectory entries ``(viewpoint id, heading, elevation)`` by key ``global viewpoint * 36 + view``.
+
+    Built on first use and shared by every trajectory of the world: immutable tuples, so a
+    trajectory is a list of references rather than a list of new lists.
+    """
+
+    def __init__(self, viewpoint_ids: list[str]):
+        super().__init__()
+        self._ids = viewpoint_ids
+
+    def __missing__(self, key: int) -> tuple:
+        vp, view = divmod(key, NUM_VIEWS)
+        entry = self[key] = (self._ids[vp], *VIEW_POSES[view])
+        return entry
+
+
+def draw_episode(rng: np.random.Generator, n: int) -> int:
+    """A uniform episode index in ``[0, n)`` from ``rng``: ``floor(u * n)`` of one ``rng.random()``.
+
+    Every environment draws its episodes with this function, so that the vector environment's
+    sub-environment ``i`` equals a single environment seeded alike. (One ``random()`` costs a
+    third of ``integers(n)``; the bias of ``floor(u * n)`` is below ``n / 2**53``.)
+    """
+    return min(int(rng.random() * n), n - 1)
 
 
 @dataclass
@@ -134,6 +166,7 @@ class NavWorld:
                                     ep.scan, ep.path)
         if not self.episodes:
             raise ValueError(f"{cfg.dataset} split {cfg.split!r} in {self.data_dir} holds no episodes")
+        self.instr_ids = np.array([e.instr_id for e in self.episodes], dtype=object)  #: (E,) str, by episode index
         self.tokenizer = build_tokenizer(cfg, self.data_dir, self.navgraph)
         self._build_graph_tables()
         self._build_instructions()
@@ -162,6 +195,7 @@ class NavWorld:
         self.cand_heading = np.concatenate([t.normalized_heading for t in tables])
         self.cand_elevation = np.concatenate([t.elevation for t in tables])
         self.viewpoint_ids = [v for g in self.graphs for v in g.viewpoint_ids]
+        self.pose_entries = PoseEntries(self.viewpoint_ids)
         self.scan_of_global = np.repeat(np.arange(len(scans)), sizes)
         # All-pairs distances and Dijkstra predecessors of every scan, flattened, so that the
         # distance to the goal and the teacher's next hop of a whole batch are one gather each.

@@ -2,6 +2,8 @@
 and the observation-array contract of the vector env (Gymnasium's ``copy``)."""
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -101,8 +103,16 @@ def roll(world, nav: NavBatch, rng, steps: int, check) -> None:
     """Random rollout (teacher or random actions, some slots inactive, restarts); ``check()`` each state."""
     B, K = nav.B, nav.K
     nav.reset_envs(np.arange(B), rng.integers(len(world.episodes), size=B))
+
+    def pose(b):  # the submission entry of slot b's current pose
+        view = int(nav.view[b])
+        return (world.viewpoint_ids[int(nav.vp[b])], (view % 12) * (2 * math.pi / 12), (view // 12 - 1) * math.pi / 6)
+
+    trajs = [[pose(b)] for b in range(B)]
     for t in range(steps):
         check()
+        assert nav.trajectories(np.arange(B)) == trajs
+        assert all(nav.trajectory(b) == trajs[b] for b in range(B))
         _, count = nav.candidate_rows()
         teacher = nav.teacher_actions()
         for b in range(B):
@@ -122,12 +132,16 @@ def roll(world, nav: NavBatch, rng, steps: int, check) -> None:
             assert stop[b] == (on and actions[b] == K)
             expect = before[b] if not on or actions[b] == K else reference_move(world, before[b][0], int(actions[b]))
             assert (int(nav.vp[b]), int(nav.view[b])) == expect
+            if on:
+                trajs[b].append(pose(b))
             want = 0.0 if not on else (2.0 if after[b] < 3.0 else -2.0) if stop[b] else np.sign(dist[b] - after[b])
             assert reward[b] == want
         done = stop | (nav.steps >= world.cfg.max_episode_steps)
         if done.any():
             idx = np.flatnonzero(done)
             nav.reset_envs(idx, rng.integers(len(world.episodes), size=len(idx)))
+            for b in idx:
+                trajs[b] = [pose(b)]
 
 
 # ---------------------------------------------------------------------- tests

@@ -22,12 +22,16 @@ def test_every_instruction_names_only_what_the_path_passes(small_world):
     out, _ = small_world
     sem = read_view_semantics(out)
     rooms = read_viewpoint_rooms(out)
+    layout = json.loads((out / "semantics" / "layout.json").read_text())
     col = {c: i for i, c in enumerate(sem.classes)}
     checked = 0
     for split in ("train", "val_seen", "val_unseen"):
         for rec in json.loads((out / "R2R" / f"R2R_{split}.json").read_text()):
             seen = np.max([sem.get(rec["scan"], vp) for vp in rec["path"]], axis=(0, 1))  # (K,)
             path_rooms = {rooms[rec["scan"]][vp]["room_type"] for vp in rec["path"]}
+            # A doorway viewpoint stands between two rooms; the path may cross the other one.
+            path_rooms |= {layout[rec["scan"]]["rooms"][r]["type"] for vp in rec["path"]
+                           for r in rooms[rec["scan"]][vp].get("door_rooms", ())}
             kinds = {rooms[rec["scan"]][vp]["kind"] for vp in rec["path"]}
             for text in rec["instructions"]:
                 objects, room_types = english_mentions(text)
@@ -72,7 +76,7 @@ def test_turns_follow_the_heading_and_the_goal_landmark_is_nearest():
     # Start facing +x (heading pi/2); the path goes +y (a left turn), through the door, to the fridge.
     path = [_vp(2, 1, 0), _vp(2, 3, 0), _vp(2, 4, 0, "door"), _vp(2, 5.5, 1), _vp(3, 6.8, 1)]
     vis = np.full((5, 2), 0.05)
-    plan = plan_route(h, path, math.pi / 2, vis)
+    plan = plan_route(h, path, [math.pi / 2, 0.0, 0.0, 0.0], vis)
     assert plan.clauses[0] == ("turn", "left")
     assert ("exit", "bedroom") in plan.clauses and ("enter", "kitchen") in plan.clauses
     assert ("pass", "blue", "bed") in plan.clauses
@@ -82,10 +86,62 @@ def test_turns_follow_the_heading_and_the_goal_landmark_is_nearest():
     assert "bedroom" in text and "white fridge" in text and "kitchen" in text
     # Facing +y already: no turn, "forward"; an invisible object is never named.
     vis[:, 0] = 0.0
-    plan = plan_route(h, path, 0.0, vis)
+    plan = plan_route(h, path, [0.0] * 4, vis)
     assert plan.clauses[0] == ("forward",) and not any(c[0] == "pass" for c in plan.clauses)
     for lang in ("hi", "te"):
         assert render_instruction(plan, lang, np.random.default_rng(0))
+
+
+def test_turns_are_relative_to_the_heading_the_agent_faces():
+    h = _toy_house()
+    path = [_vp(2, 1, 0), _vp(2, 3, 0), _vp(2, 4, 0, "door"), _vp(2, 5.5, 1), _vp(3, 6.8, 1)]
+    vis = np.full((5, 2), 0.05)
+    # The last move heads 37.6 degrees right of +y: "slightly right" when the agent faces +y, no
+    # turn when the simulator left it facing the 30 degree view (the view it saw the goal in).
+    assert ("turn", "slight_right") in plan_route(h, path, [math.pi / 2, 0.0, 0.0, 0.0], vis).clauses
+    facing = [math.pi / 2, 0.0, 0.0, math.radians(30)]
+    assert not any(c[0] == "turn" for c in plan_route(h, path, facing, vis).clauses[1:])
+    with pytest.raises(ValueError, match="facing has 3 headings for a path of 4 moves"):
+        plan_route(h, path, facing[:3], vis)
+
+
+def test_a_room_crossed_between_two_doorways_is_named():
+    """bedroom | hallway | kitchen along +y; the path goes from doorway to doorway across the hallway."""
+    h = House("toyhouse002", 1, 4.0, 9.0)
+    h.rooms = [Room(0, "bedroom", 0, 0, 0, 4, 3), Room(1, "hallway", 0, 0, 3, 4, 6), Room(2, "kitchen", 0, 0, 6, 4, 9)]
+    h.objects = [Obj(0, "sofa", "red", 2, (3.2, 8.0, 0), (3.9, 8.9, 0.8))]
+    door = lambda y, a, b: SimpleNamespace(pos=np.array([2, y, 1.5]), room=a, kind="door", floor=0, door=(a, b))  # noqa: E731
+    path = [_vp(2, 1, 0), door(3, 0, 1), door(6, 2, 1), _vp(2, 7.5, 2)]
+    plan = plan_route(h, path, [0.0] * 3, np.full((4, 1), 0.05))
+    assert plan.clauses[:-1] == [("forward",), ("exit", "bedroom"), ("through", "hallway"), ("enter", "kitchen")]
+    assert plan.rooms == {0, 1, 2}
+
+
+def test_synthetic_turns_use_the_simulator_heading(small_world):
+    """The heading an instruction's turns start from is the one the environment leaves the agent in."""
+    from envs.single import make_config
+    from envs.world import NavWorld
+    from envs.batch import NavBatch
+    from vln.sim.geometry import HEADING_COUNT, HEADING_INCREMENT
+    from vln.synthetic.instructions import simulator_facing
+
+    out, _ = small_world
+    world = NavWorld(make_config({"dataset": "r2r"}, {"data_dir": out, "split": "train", "features": None}))
+    graphs = NavGraph(out / "connectivity")
+    checked = 0
+    for e, ep in enumerate(world.episodes):
+        g = graphs[ep.scan]
+        path = [g.vp_index(v) for v in ep.path]
+        nav = NavBatch(world, 1)
+        nav.reset_envs(np.array([0]), np.array([e]))
+        seen = []
+        for _ in path[:-1]:
+            seen.append(float(int(nav.view[0]) % HEADING_COUNT) * HEADING_INCREMENT)
+            nav.step(nav.teacher_actions())
+        assert nav.goal_distance()[0] == 0.0
+        assert simulator_facing(g, path, ep.heading) == pytest.approx(seen, abs=1e-12)
+        checked += 1
+    assert checked >= 8
 
 
 @pytest.mark.parametrize("delta,kind", [(0.1, None), (0.7, "slight_right"), (-1.5, "left"), (1.6, "right"),

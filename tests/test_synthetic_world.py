@@ -165,3 +165,26 @@ def test_make_world_script_and_refusal_to_overwrite(tmp_path):
     with pytest.raises(FileExistsError, match="overwrite"):
         mod.main(args)
     assert mod.main(args + ["--overwrite"])["paths"] == summary["paths"]
+
+
+def test_a_world_from_an_older_generator_is_reported_with_the_rebuild_command(small_world, tmp_path, caplog):
+    import logging
+    import shutil
+
+    from agents.data import ensure_data
+    from vln.synthetic import FORMAT_VERSION, stale_world_message
+
+    out, summary = small_world
+    assert json.loads((out / "world.json").read_text())["format_version"] == FORMAT_VERSION
+    assert stale_world_message(out) is None
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    meta = json.loads((old / "world.json").read_text())
+    meta["format_version"] = FORMAT_VERSION - 1
+    (old / "world.json").write_text(json.dumps(meta))
+    msg = stale_world_message(old)
+    assert f"format_version {FORMAT_VERSION - 1}" in msg
+    assert f"make_world.py --out {old} --houses 3 --seed 7 --overwrite" in msg
+    with caplog.at_level(logging.WARNING, logger="agents.data"):
+        ensure_data("synthetic", old, None)
+    assert any("--overwrite" in r.getMessage() for r in caplog.records)

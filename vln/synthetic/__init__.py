@@ -18,6 +18,23 @@ from .vocab import CLASSES
 
 DATA_DIR_ENV = "CLIPVIL_DATA_DIR"
 DEFAULT_WORLD_SUBDIR = Path("data") / "synthetic"
+#: ``format_version`` written to ``world.json``; raised whenever equal seeds stop giving equal files.
+#: 2: instruction turns are relative to the simulator's heading (30 degree views), and a room crossed
+#: between two doorways is named.
+FORMAT_VERSION = 2
+
+
+def stale_world_message(world_dir) -> str | None:
+    """Why the world in ``world_dir`` is from an older generator (and the command that rebuilds it), or None."""
+    import json
+
+    meta = json.loads((Path(world_dir) / "world.json").read_text())
+    version = meta.get("format_version")
+    if version == FORMAT_VERSION:
+        return None
+    return (f"the synthetic world at {world_dir} has format_version {version}; this generator writes "
+            f"{FORMAT_VERSION} (see vln.synthetic.FORMAT_VERSION): rebuild it with python scripts/make_world.py "
+            f"--out {world_dir} --houses {meta.get('houses')} --seed {meta.get('seed')} --overwrite")
 
 
 def default_data_dir() -> Path:
@@ -44,5 +61,5 @@ def generate_world(out_dir, houses: int | None = None, seed: int = 0, face_size:
                                 face_size=world.DEFAULT_FACE_SIZE if face_size is None else face_size, **kwargs)
 
 
-__all__ = ["generate_world", "default_data_dir", "read_view_semantics", "ViewSemantics", "read_viewpoint_rooms",
+__all__ = ["generate_world", "default_data_dir", "stale_world_message", "FORMAT_VERSION", "read_view_semantics", "ViewSemantics", "read_viewpoint_rooms",
            "read_layout", "CLASSES", "DATA_DIR_ENV"]

@@ -1,10 +1,13 @@
 """Grounded route instructions: plan what a path passes, then word it in en / hi / te.
 
-A :class:`RoutePlan` is computed from the geometry alone: turns from the agent's heading (the
-episode heading at the start, then the direction of the previous move), rooms left and entered
-(room types of the path's viewpoints), the stairs, the most visible object of every room crossed
-(objects seen from a path viewpoint in that room) and the object nearest to the goal in the goal
-room. Every object and room named is therefore on or beside the path. The plan is then worded
+A :class:`RoutePlan` is computed from the geometry alone: turns relative to the heading the agent
+faces in the simulator before each move (:func:`simulator_facing`: the episode heading snapped
+to its 30 degree view at the start, then the heading of the view in which the agent saw the
+viewpoint it moved to, since EnvDrop turns to a candidate's view before moving and MatterSim
+keeps that heading), rooms left, entered and crossed (room types of the path's viewpoints, and
+the room between two consecutive doorways), the stairs, the most visible object of every room
+crossed (objects seen from a path viewpoint in that room) and the object nearest to the goal in
+the goal room. Every object and room named is therefore on or beside the path. The plan is then worded
 with :data:`vln.synthetic.languages.TEMPLATES`, drawing one of several wordings per clause.
 
 Example: "Exit the bedroom and turn left. Walk past the blue sofa and enter the kitchen. Stop
@@ -65,13 +68,43 @@ def _box_distance(p: np.ndarray, obj) -> float:
     return math.hypot(dx, dy)
 
 
-def plan_route(house: House, path_vps: list, heading: float, visibility: np.ndarray) -> RoutePlan:
+def simulator_facing(graph, path: list[int], heading: float) -> list[float]:
+    """Headings (radians) the agent faces at each viewpoint of ``path`` before moving on.
+
+    What the agent's angle features are relative to: at the start the episode ``heading`` snapped
+    to its 30 degree view (MatterSim's discretised views), after a move the heading of the view
+    in which the viewpoint moved to was seen (its EnvDrop ``pointId``).
+
+    Args:
+        graph: the scan's :class:`vln.graph.ScanGraph`.
+        path: viewpoint indices, start to goal.
+        heading: the R2R episode heading in radians.
+
+    Returns:
+        ``len(path) - 1`` headings.
+    """
+    from ..candidates import candidate_table
+    from ..sim.geometry import HEADING_COUNT, HEADING_INCREMENT, snap_heading
+
+    table = candidate_table(graph)
+    facing = [snap_heading(heading)[1]]
+    for a, b in zip(path[:-2], path[1:-1]):
+        rows = table.rows(a)
+        hit = np.flatnonzero(table.viewpoint[rows] == b)
+        if not len(hit):
+            raise ValueError(f"scan {graph.scan_id}: {graph.viewpoint_ids[b]} is not a candidate of {graph.viewpoint_ids[a]}")
+        facing.append(float(int(table.point_id[rows][hit[0]]) % HEADING_COUNT) * HEADING_INCREMENT)
+    return facing
+
+
+def plan_route(house: House, path_vps: list, facing, visibility: np.ndarray) -> RoutePlan:
     """Describe a path through ``house``.
 
     Args:
         house: the layout the path is in.
         path_vps: the path's :class:`~vln.synthetic.navgraph.Viewpoint` objects, start to goal.
-        heading: the agent's initial heading in radians (R2R ``heading``).
+        facing: ``len(path_vps) - 1`` headings in radians that the agent faces at each viewpoint
+            before moving on (:func:`simulator_facing`); turns are the heading changes from them.
         visibility: (len(path_vps), len(house.objects)) fraction of each viewpoint's panorama
             covering each object (:func:`vln.synthetic.semantics.instance_fractions`).
 
@@ -95,24 +128,32 @@ def plan_route(house: House, path_vps: list, heading: float, visibility: np.ndar
 
     events = []  # (time along the path, clause); vp k at time k, edge k -> k+1 at k + 0.5
     moves = [heading_of(pos[k + 1] - pos[k]) for k in range(n - 1)]
-    prev = heading
+    if len(facing) != n - 1:
+        raise ValueError(f"facing has {len(facing)} headings for a path of {n - 1} moves")
     for k, h in enumerate(moves):
-        kind = turn_kind(h - prev)
+        kind = turn_kind(h - facing[k])
         if kind:
             events.append((k, ("turn", kind)))
         elif k == 0:
             events.append((0, ("forward",)))
-        prev = h
         a, b = path_vps[k], path_vps[k + 1]
         if a.kind == "stairs" and b.kind == "stairs" and abs(b.pos[2] - a.pos[2]) > 0.5:
             clause = ("up",) if b.pos[2] > a.pos[2] else ("down",)
             if not events or events[-1][1] != clause:
                 events.append((k + 0.5, clause))
 
-    visited = []  # (room, first index, last index) in path order
+    # Rooms along the path: a viewpoint's room at time k; a room entered through one doorway and
+    # left through the next (no panorama inside) at the time k + 0.5 between the two doorways.
+    along = []
     for k, r in enumerate(rooms):
-        if r is None:
-            continue
+        if r is not None:
+            along.append((k, r))
+        elif k + 1 < n and rooms[k + 1] is None and path_vps[k].door and path_vps[k + 1].door:
+            shared = set(path_vps[k].door) & set(path_vps[k + 1].door)
+            if len(shared) == 1:
+                along.append((k + 0.5, shared.pop()))
+    visited = []  # (room, first time, last time) in path order
+    for k, r in along:
         if visited and visited[-1][0] == r:
             visited[-1][2] = k
         else:
@@ -123,13 +164,14 @@ def plan_route(house: House, path_vps: list, heading: float, visibility: np.ndar
             events.append((last + 0.45, ("exit", rtype(r))))
             plan.rooms.add(r)
         elif i > 0:
-            short = i < len(visited) - 1 and last == first and rtype(r) == "hallway"
+            crossed = first != int(first)  # between two doorways
+            short = i < len(visited) - 1 and last == first and (crossed or rtype(r) == "hallway")
             events.append((first - 0.4, ("through" if short else "enter", rtype(r))))
             plan.rooms.add(r)
         if r == goal_room and i == len(visited) - 1:
             continue
         # The most visible object of this room from the path's viewpoints in it.
-        idx = [k for k in range(first, last + 1) if rooms[k] == r]
+        idx = [k for k in range(math.ceil(first), int(last) + 1) if rooms[k] == r]
         cands = [(visibility[k, o.id], -o.id, k, o) for k in idx for o in house.objects
                  if o.room == r and o.id not in named_objects and visibility[k, o.id] >= MIN_VISIBLE]
         if cands:

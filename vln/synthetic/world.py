@@ -38,8 +38,9 @@ from ..datasets.rxr import write_rxr
 from ..graph import NavGraph
 from ..io_utils import atomic_write_json, atomic_write_text
 from ..skybox import skybox_filename
+from . import FORMAT_VERSION
 from .episodes import path_length, sample_paths
-from .instructions import plan_route, render_instruction
+from .instructions import plan_route, render_instruction, simulator_facing
 from .languages import LOCALES
 from .layout import House, make_house
 from .navgraph import Viewpoint, connect, connectivity_records, is_connected, place_viewpoints
@@ -207,7 +208,7 @@ def _episodes(graph, built, visibility, rng, split: str, paths: list[list[int]],
     r2r, rxr = [], []
     for p in paths:
         heading = round(float(rng.uniform(0, 2 * np.pi)), 3)
-        plan = plan_route(built.house, [built.vps[i] for i in p], heading, visibility[p])
+        plan = plan_route(built.house, [built.vps[i] for i in p], simulator_facing(graph, p, heading), visibility[p])
         ids = [graph.viewpoint_ids[i] for i in p]
         rec = {"distance": round(path_length(graph, p), 2), "scan": graph.scan_id, "path_id": next_path_id,
                "path": ids, "heading": heading,
@@ -295,7 +296,7 @@ def generate_world(out_dir: str | os.PathLike, houses: int = DEFAULT_HOUSES, see
     atomic_write_json(sem / "layout.json", layouts)
     splits = {s: sorted(k for k, v in split_of.items() if v == (s if s != "val_seen" else "train")) for s in SPLITS}
     world = {
-        "generator": "vln.synthetic", "format_version": 1, "seed": seed, "houses": houses, "face_size": face_size,
+        "generator": "vln.synthetic", "format_version": FORMAT_VERSION, "seed": seed, "houses": houses, "face_size": face_size,
         "paths_per_house": n_paths, "splits": splits,
         "paths": {s: len(records[s]) for s in SPLITS},
         "instructions": {s: sum(len(r["instructions"]) for r in records[s]) for s in SPLITS},
