@@ -77,9 +77,17 @@ class BackTranslationTask:
         a speaker (``--speaker``, ``<run>/speaker.pt`` of an interrupted run, or train one now)."""
         t, cfg = self.trainer, self.trainer.cfg
         if t.iteration == 0 and cfg.follower:
-            tensors, _ = load_checkpoint(cfg.follower, map_location=t.device)
+            tensors, meta = load_checkpoint(cfg.follower, map_location=t.device)
+            if "follower" not in tensors or meta.get("config", {}).get("mode") == "speaker":
+                raise ValueError(f"--follower {cfg.follower} holds no trained follower (it is from a --mode speaker run)")
             t.follower.load_state_dict(tensors["follower"])
-            logger.info("follower starts from %s", cfg.follower)
+            if cfg.load_optim:
+                if "optimizer" not in tensors:
+                    raise ValueError(f"--follower {cfg.follower} holds no optimizer state for --load-optim")
+                t.optimizer.load_state_dict(tensors["optimizer"])
+                for group in t.optimizer.param_groups:
+                    group["lr"] = cfg.lr
+            logger.info("follower starts from %s%s", cfg.follower, " with its optimizer state" if cfg.load_optim else "")
         if self.speaker_ready:
             return
         if self.speaker_path.exists():

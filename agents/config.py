@@ -39,6 +39,7 @@ class TrainConfig:
     speaker: str | None = field(default=None, metadata={"help": "bt: speaker checkpoint (default: train one first for --speaker-iters)"})
     speaker_iters: int = field(default=2000, metadata={"help": "bt without --speaker: iterations of the speaker trained first"})
     follower: str | None = field(default=None, metadata={"help": "bt: follower checkpoint to start from (optional)"})
+    load_optim: bool = field(default=False, metadata={"help": "bt: also restore the RMSprop statistics of --follower (EnvDrop --loadOptim; the learning rate stays --lr)"})
     aug_paths: int = field(default=20000, metadata={"help": "bt: augmentation paths sampled on the training scans"})
     eval_every: int = field(default=1000, metadata={"help": "iterations between validations and checkpoints"})
     eval_splits: str = field(default="val_seen,val_unseen", metadata={"help": "comma-separated validation splits (missing ones skipped)"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,11 +26,21 @@ KEYS = ("sr", "spl", "ndtw", "nav_error", "length")
 
 
 def ensure_world(data_dir: Path, seed: int) -> None:
-    if (data_dir / "connectivity" / "scans.txt").exists():
-        logger.info("using the synthetic world in %s", data_dir)
-        return
-    from vln.synthetic import generate_world
+    """Generate the world if it is missing, or regenerate it (and its features) if an older generator wrote it."""
+    from vln.synthetic import generate_world, regenerate_world, stale_world_message
 
+    if (data_dir / "world.json").exists():
+        stale = stale_world_message(data_dir)
+        if not stale:
+            logger.info("using the synthetic world in %s", data_dir)
+            return
+        logger.warning("%s; regenerating it", stale)
+        shutil.rmtree(data_dir / "features", ignore_errors=True)  # derived from the old world
+        regenerate_world(data_dir)
+        return
+    if (data_dir / "connectivity" / "scans.txt").exists():
+        logger.info("using the data root %s", data_dir)
+        return
     logger.info("generating the synthetic world in %s (a few seconds)", data_dir)
     generate_world(data_dir, seed=seed)
 
@@ -49,7 +60,7 @@ def ensure_features(data_dir: Path, encoder: str = "synthetic_semantic") -> None
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=None, help="data root (default: the synthetic world)")
-    ap.add_argument("--iters", type=int, default=200, help="follower training iterations (CPU: ~1 s each)")
+    ap.add_argument("--iters", type=int, default=400, help="follower training iterations (CPU: ~0.7 s each)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -67,12 +78,14 @@ def main(argv=None) -> int:
         table[name] = {k: round(float(s[k]), 3) for k in KEYS}
     print(json.dumps({"val_unseen": table}, indent=1))
 
-    # The EnvDrop follower (IL + A2C) with a small model so that it learns in minutes on a CPU.
+    # The EnvDrop follower (IL + A2C) with a small model, less dropout and IL weight 1 so that it
+    # learns in minutes on a CPU (val_unseen SR 0.60-0.67 after 300-400 iterations).
     import train_agent
 
     result = train_agent.main([
         "--features", "synthetic_semantic", "--data-dir", str(data_dir), "--iters", str(args.iters),
-        "--hidden", "128", "--word-embedding", "64", "--lr", "1e-3", "--eval-every", str(max(args.iters // 4, 1)),
+        "--hidden", "128", "--word-embedding", "64", "--lr", "1e-3", "--dropout", "0.2", "--ml-weight", "1.0",
+        "--eval-every", str(max(args.iters // 4, 1)),
         "--eval-splits", "val_unseen", "--seed", str(args.seed), "--no-progress",
     ])
     final = result["history"][-1] if result.get("history") else {}

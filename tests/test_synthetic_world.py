@@ -188,3 +188,28 @@ def test_a_world_from_an_older_generator_is_reported_with_the_rebuild_command(sm
     with caplog.at_level(logging.WARNING, logger="agents.data"):
         ensure_data("synthetic", old, None)
     assert any("--overwrite" in r.getMessage() for r in caplog.records)
+
+
+def test_demo_rebuilds_a_stale_world_with_its_own_parameters_and_drops_its_features(small_world, tmp_path):
+    import shutil
+
+    from scripts.demo import ensure_world
+    from vln.synthetic import FORMAT_VERSION
+
+    out, _ = small_world
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    meta = json.loads((old / "world.json").read_text())
+    meta["format_version"] = FORMAT_VERSION - 1
+    (old / "world.json").write_text(json.dumps(meta))
+    first = (old / "R2R" / "R2R_train.json").read_text()
+    (old / "R2R" / "R2R_train.json").write_text("[]")  # what an older generator wrote differs
+    (old / "features").mkdir()
+    (old / "features" / "synthetic_semantic.feats").mkdir()
+    ensure_world(old, seed=0)
+    meta = json.loads((old / "world.json").read_text())
+    assert meta["format_version"] == FORMAT_VERSION and meta["houses"] == 3 and meta["seed"] == 7
+    assert (old / "R2R" / "R2R_train.json").read_text() == first  # the same world as before, rebuilt
+    assert not (old / "features").exists()
+    ensure_world(old, seed=0)  # current: kept as it is
+    assert (old / "R2R" / "R2R_train.json").read_text() == first

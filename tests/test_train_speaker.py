@@ -163,6 +163,30 @@ def test_back_translation_trains_on_speaker_instructions_and_resumes(root, tmp_p
         Trainer(bad)
 
 
+def test_back_translation_warm_starts_the_follower_and_optionally_its_optimizer(root, tmp_path):
+    kw = dict(mode="bt", speaker_iters=2, aug_paths=20, eval_splits="val_unseen", eval_every=100)
+    Trainer(make_cfg(root, tmp_path / "fol", iters=3, lr=1e-3, eval_every=3, eval_splits="val_unseen")).train()
+    source = tmp_path / "fol" / "latest.pt"
+    saved, _ = load_checkpoint(source)
+    for load_optim in (False, True):
+        t = Trainer(make_cfg(root, tmp_path / f"bt{load_optim}", iters=0, lr=5e-4, follower=str(source),
+                             load_optim=load_optim, **kw))
+        t.train()
+        for k, v in t.follower.state_dict().items():
+            assert torch.equal(v, saved["follower"][k]), k
+        state = t.optimizer.state_dict()
+        assert [g["lr"] for g in state["param_groups"]] == [5e-4] * len(state["param_groups"])
+        if not load_optim:
+            assert not state["state"]  # fresh RMSprop statistics, as EnvDrop without --loadOptim
+            continue
+        assert state["state"].keys() == saved["optimizer"]["state"].keys()
+        for k, st in state["state"].items():
+            assert torch.equal(st["square_avg"], saved["optimizer"]["state"][k]["square_avg"])
+    Trainer(make_cfg(root, tmp_path / "spk", mode="speaker", iters=1, eval_every=1, eval_splits="val_unseen")).train()
+    with pytest.raises(ValueError, match="holds no trained follower"):
+        Trainer(make_cfg(root, tmp_path / "bad", iters=0, follower=str(tmp_path / "spk" / "latest.pt"), **kw)).train()
+
+
 def test_set_instructions_pads_and_cuts_like_the_tokenizer(root, tmp_path):
     world = Trainer(make_cfg(root, tmp_path / "run", iters=1)).train_world
     L = world.instruction_ids.shape[1]

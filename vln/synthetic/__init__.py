@@ -61,5 +61,18 @@ def generate_world(out_dir, houses: int | None = None, seed: int = 0, face_size:
                                 face_size=world.DEFAULT_FACE_SIZE if face_size is None else face_size, **kwargs)
 
 
-__all__ = ["generate_world", "default_data_dir", "stale_world_message", "FORMAT_VERSION", "read_view_semantics", "ViewSemantics", "read_viewpoint_rooms",
+def regenerate_world(world_dir) -> dict:
+    """Rebuild the world in ``world_dir`` with this generator and the parameters it was made with.
+
+    Reads ``houses``, ``seed``, ``face_size`` and ``paths_per_house`` from its ``world.json`` and
+    overwrites the generated folders (files it did not generate, such as ``features/``, stay).
+    """
+    import json
+
+    meta = json.loads((Path(world_dir) / "world.json").read_text())
+    return generate_world(world_dir, houses=meta["houses"], seed=meta["seed"], face_size=meta["face_size"],
+                          paths_per_house=meta["paths_per_house"], overwrite=True)
+
+
+__all__ = ["regenerate_world", "generate_world", "default_data_dir", "stale_world_message", "FORMAT_VERSION", "read_view_semantics", "ViewSemantics", "read_viewpoint_rooms",
            "read_layout", "CLASSES", "DATA_DIR_ENV"]
