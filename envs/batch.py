@@ -17,6 +17,27 @@ from .rewards import REWARDS
 from .world import NavWorld
 
 
+def integer_actions(actions, n: int) -> np.ndarray:
+    """(n,) int64 actions from integers or integral floats (a scalar applies to all n).
+
+    Raises:
+        InvalidActionError: non-integral, non-finite or non-numeric actions (1.7 is never read as 1).
+    """
+    a = np.asarray(actions)
+    if a.dtype.kind in "iu":
+        a = a.astype(np.int64, copy=False)
+    elif a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.trunc(a)).all():
+        a = a.astype(np.int64)
+    else:
+        raise InvalidActionError(f"actions must be integers (a candidate slot or STOP), got {actions!r}")
+    if a.shape != (n,):
+        try:
+            a = np.broadcast_to(a, (n,))
+        except ValueError:
+            raise InvalidActionError(f"expected {n} actions, got an array of shape {a.shape}") from None
+    return a
+
+
 class NavBatch:
     """B navigation episodes over one :class:`NavWorld`.
 

@@ -32,7 +32,7 @@ from gymnasium.utils import seeding
 
 from vln.errors import DependencyNotInstalled
 
-from .batch import NavBatch
+from .batch import NavBatch, integer_actions
 from .render import render_ansi, render_rgb
 from .world import draw_episode
 
@@ -208,7 +208,7 @@ class SB3VecEnv(VecEnv):
         return self._last_obs
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions).reshape(self.num_envs)
+        self._actions = integer_actions(actions, self.num_envs)
 
     def step_wait(self):
         if not self._started:

@@ -6,7 +6,7 @@ from dataclasses import fields
 import gymnasium as gym
 import numpy as np
 
-from .batch import NavBatch
+from .batch import NavBatch, integer_actions
 from .render import render_ansi, render_rgb
 from .spaces import action_space, observation_space
 from .world import EnvConfig, NavWorld, draw_episode
@@ -93,7 +93,7 @@ class VLNEnv(gym.Env):
     def step(self, action):
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        reward, stop = self._core.step(np.array([int(action)], dtype=np.int64))
+        reward, stop = self._core.step(integer_actions(action, 1))
         terminated = bool(stop[0])
         if terminated:
             self._started = False

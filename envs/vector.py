@@ -14,7 +14,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .batch import NavBatch
+from .batch import NavBatch, integer_actions
 from .render import render_ansi, render_rgb
 from .single import make_config
 from .spaces import action_space, observation_space
@@ -118,9 +118,7 @@ class VLNVectorEnv(VectorEnv):
         if not self._started:
             raise RuntimeError("call reset() before step()")
         core = self._core
-        actions = np.asarray(actions, dtype=np.int64)
-        if actions.shape != (self.num_envs,):
-            actions = np.broadcast_to(actions, (self.num_envs,))  # as np.where below broadcasts
+        actions = integer_actions(actions, self.num_envs)
         reset_now = self._prev_done
         restart = reset_now.nonzero()[0]
         if len(restart):

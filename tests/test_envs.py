@@ -96,6 +96,21 @@ def test_invalid_action_raises_instead_of_stopping(root):
         env.step(n)
     with pytest.raises(InvalidActionError):
         env.step(-1)
+    with pytest.raises(InvalidActionError, match="must be integers"):
+        env.step(0.7)  # never read as 0
+    obs, r, term, trunc, info = env.step(np.float64(16))  # an integral float is the same action (STOP)
+    assert term and r == (2.0 if info["distance_to_goal"] < 3.0 else -2.0)
+
+
+def test_vector_env_refuses_fractional_actions(root):
+    vec = gym.make_vec("vln/R2R-v0", num_envs=2, vectorization_mode="vector_entry_point", **kw(root))
+    obs, info = vec.reset(seed=0)
+    with pytest.raises(InvalidActionError, match="must be integers"):
+        vec.step(np.array([0.0, 1.5]))
+    with pytest.raises(InvalidActionError, match="expected 2 actions"):
+        vec.step(np.array([0, 0, 0]))
+    obs, r, term, trunc, info = vec.step(info["teacher_action"].astype(np.float32))
+    assert obs["action_mask"].shape[0] == 2
 
 
 def test_observation_matches_envdrop_candidates_from_the_simulator(root):
