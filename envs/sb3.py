@@ -224,9 +224,9 @@ class SB3VecEnv(VecEnv):
         if done.any():
             idx = np.flatnonzero(done)
             terminal = self._terminal_observations(idx, stop)
-            for j, b in enumerate(idx.tolist()):
-                infos[b].update(terminal_observation=terminal[j], trajectory=core.trajectory(b),
-                                instr_id=self.world.episodes[episode[b]].instr_id)
+            ids = self.world.instr_ids.take(core.episode.take(idx)).tolist()
+            for j, (b, traj) in enumerate(zip(idx.tolist(), core.trajectories(idx))):
+                infos[b].update(terminal_observation=terminal[j], trajectory=traj, instr_id=ids[j])
             core.reset_envs(idx, np.array([self._draw(b) for b in idx.tolist()], dtype=np.int64))
             cols = self._info_columns()
             for b in idx.tolist():
