@@ -1,6 +1,7 @@
 """The quickstart's main job on the embedded default world, offline on a fresh machine.
 
-1. Generate the synthetic Matterport-format world (``data/synthetic``) if it is not there.
+1. Generate the synthetic Matterport-format world (``data/synthetic``) if it is not there, or
+   rebuild it if an older generator wrote it (``vln.synthetic.FORMAT_VERSION``).
 2. Extract its ``synthetic_semantic`` panoramic features if they are not there.
 3. Score the reference policies (STOP at start, random walk, shortest-path oracle) on val_unseen.
 4. Train the EnvDrop follower on the CPU for a short budget and score it the same way.
@@ -60,7 +61,7 @@ def ensure_features(data_dir: Path, encoder: str = "synthetic_semantic") -> None
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=None, help="data root (default: the synthetic world)")
-    ap.add_argument("--iters", type=int, default=400, help="follower training iterations (CPU: ~0.7 s each)")
+    ap.add_argument("--iters", type=int, default=400, help="follower training iterations (CPU: ~1 s each)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
