@@ -12,6 +12,7 @@ from synthetic_helpers import small_world  # noqa: F401 - fixture
 from vln.connectivity import read_connectivity, read_scans_txt
 from vln.datasets.r2r import load_r2r
 from vln.datasets.rxr import load_rxr
+from vln.errors import DataFormatError
 from vln.graph import NavGraph
 from vln.skybox import SYNTHETIC_ROTATION, skybox_filename
 from vln.synthetic import DATA_DIR_ENV, default_data_dir, generate_world
@@ -184,10 +185,27 @@ def test_a_world_from_an_older_generator_is_reported_with_the_rebuild_command(sm
     (old / "world.json").write_text(json.dumps(meta))
     msg = stale_world_message(old)
     assert f"format_version {FORMAT_VERSION - 1}" in msg
-    assert f"make_world.py --out {old} --houses 3 --seed 7 --overwrite" in msg
     with caplog.at_level(logging.WARNING, logger="agents.data"):
         ensure_data("synthetic", old, None)
-    assert any("--overwrite" in r.getMessage() for r in caplog.records)
+    assert any(msg in r.getMessage() for r in caplog.records)
+    # The command in the message rebuilds the same world.
+    import shlex
+
+    from scripts.make_world import main as make_world
+
+    cmd = shlex.split(msg.split("rebuild it with ")[1])
+    assert cmd[:2] == ["python", "scripts/make_world.py"]
+    (old / "R2R" / "R2R_train.json").write_text("[]")
+    make_world(cmd[2:] + ["--quiet"])
+    assert stale_world_message(old) is None
+    for f in ("R2R/R2R_train.json", "R2R/R2R_val_unseen.json", "connectivity/scans.txt"):
+        assert (old / f).read_bytes() == (out / f).read_bytes(), f
+    (old / "world.json").write_text("{not json")
+    with pytest.raises(DataFormatError, match="world.json.*not JSON"):
+        stale_world_message(old)
+    (old / "world.json").write_text(json.dumps({"format_version": FORMAT_VERSION}))
+    with pytest.raises(DataFormatError, match="houses"):
+        stale_world_message(old)
 
 
 def test_demo_rebuilds_a_stale_world_with_its_own_parameters_and_drops_its_features(small_world, tmp_path):

@@ -24,17 +24,40 @@ DEFAULT_WORLD_SUBDIR = Path("data") / "synthetic"
 FORMAT_VERSION = 2
 
 
-def stale_world_message(world_dir) -> str | None:
-    """Why the world in ``world_dir`` is from an older generator (and the command that rebuilds it), or None."""
+def read_world_meta(world_dir) -> dict:
+    """The ``world.json`` of a generated world (seed, houses, face size, paths per house...).
+
+    Raises:
+        DataFormatError: the file is not JSON or lacks a generator parameter, naming the file and field.
+    """
     import json
 
-    meta = json.loads((Path(world_dir) / "world.json").read_text())
-    version = meta.get("format_version")
+    from ..errors import DataFormatError
+
+    path = Path(world_dir) / "world.json"
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataFormatError(path, None, None, f"is not JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise DataFormatError(path, None, None, "must be a JSON object")
+    for key in ("format_version", "houses", "seed", "face_size", "paths_per_house"):
+        if key not in meta:
+            raise DataFormatError(path, None, key, "is missing")
+    return meta
+
+
+def stale_world_message(world_dir) -> str | None:
+    """Why the world in ``world_dir`` is from an older generator, with the command that rebuilds it; None if current."""
+    meta = read_world_meta(world_dir)
+    version = meta["format_version"]
     if version == FORMAT_VERSION:
         return None
+    paths = " ".join(f"--{split.replace('_', '-')}-paths {n}" for split, n in meta["paths_per_house"].items())
     return (f"the synthetic world at {world_dir} has format_version {version}; this generator writes "
             f"{FORMAT_VERSION} (see vln.synthetic.FORMAT_VERSION): rebuild it with python scripts/make_world.py "
-            f"--out {world_dir} --houses {meta.get('houses')} --seed {meta.get('seed')} --overwrite")
+            f"--out {world_dir} --houses {meta['houses']} --seed {meta['seed']} --face-size {meta['face_size']} "
+            f"{paths} --overwrite")
 
 
 def default_data_dir() -> Path:
@@ -67,12 +90,11 @@ def regenerate_world(world_dir) -> dict:
     Reads ``houses``, ``seed``, ``face_size`` and ``paths_per_house`` from its ``world.json`` and
     overwrites the generated folders (files it did not generate, such as ``features/``, stay).
     """
-    import json
-
-    meta = json.loads((Path(world_dir) / "world.json").read_text())
+    meta = read_world_meta(world_dir)
     return generate_world(world_dir, houses=meta["houses"], seed=meta["seed"], face_size=meta["face_size"],
                           paths_per_house=meta["paths_per_house"], overwrite=True)
 
 
-__all__ = ["regenerate_world", "generate_world", "default_data_dir", "stale_world_message", "FORMAT_VERSION", "read_view_semantics", "ViewSemantics", "read_viewpoint_rooms",
-           "read_layout", "CLASSES", "DATA_DIR_ENV"]
+__all__ = ["generate_world", "regenerate_world", "read_world_meta", "stale_world_message", "FORMAT_VERSION",
+           "default_data_dir", "read_view_semantics", "ViewSemantics", "read_viewpoint_rooms", "read_layout", "CLASSES",
+           "DATA_DIR_ENV"]
