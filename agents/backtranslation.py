@@ -63,7 +63,7 @@ class BackTranslationTask:
         self.aug_sampler = EpisodeSampler(len(self.aug_world.episodes), cfg.batch_size, cfg.seed + 1)
         self.aug_nav = NavBatch(self.aug_world, cfg.batch_size)
         rate = cfg.env_dropout if trainer.bank.dim else 0.0
-        self.env_dropout = EnvDropout(rate) if rate > 0 else None
+        self.env_dropout = EnvDropout(rate, cfg.env_dropout_per) if rate > 0 else None
         logger.info("back-translation on %d augmentation paths of %d training scans",
                     len(self.aug_world.episodes), len(trainer.train_world.scans))
 

@@ -30,6 +30,7 @@ class TrainConfig:
     speaker_dropout: float = field(default=0.6, metadata={"help": "dropout of the speaker"})
     env_dropout: float = field(default=0.4, metadata={"help": "environmental dropout rate during back-translation"})
     speaker_env_dropout: float = field(default=0.3, metadata={"help": "environmental dropout rate when training the speaker"})
+    env_dropout_per: str = field(default="episode", metadata={"help": "environmental-dropout masks: one per episode of a batch, or one per batch (the original code's drop_env(ones(D)))", "choices": ("episode", "batch")})
     grad_clip: float = field(default=40.0, metadata={"help": "gradient-norm clip"})
     max_instruction_length: int | None = field(default=None, metadata={"help": "tokens (default 80 R2R, 160 RxR)"})
     max_actions: int = field(default=35, metadata={"help": "actions per episode"})

@@ -91,7 +91,7 @@ class SpeakerTask:
         self.speaker = build_speaker(cfg, trainer.tokenizer, trainer.bank.dim, trainer.device)
         self.optimizer = torch.optim.Adam(self.speaker.parameters(), lr=cfg.speaker_lr)
         rate = cfg.speaker_env_dropout if trainer.bank.dim else 0.0
-        self.env_dropout = EnvDropout(rate) if rate > 0 else None
+        self.env_dropout = EnvDropout(rate, cfg.env_dropout_per) if rate > 0 else None
 
     def loss(self, nav: NavBatch, episodes: np.ndarray, env_dropout: bool = True) -> torch.Tensor:
         """Teacher-forcing loss of the speaker on ``episodes`` (``nav`` is reset to them)."""

@@ -182,6 +182,11 @@ def test_back_translation_warm_starts_the_follower_and_optionally_its_optimizer(
         assert state["state"].keys() == saved["optimizer"]["state"].keys()
         for k, st in state["state"].items():
             assert torch.equal(st["square_avg"], saved["optimizer"]["state"][k]["square_avg"])
+    # --env-dropout-per batch: one mask for the whole batch, for the speaker and the augmented batches.
+    t = Trainer(make_cfg(root, tmp_path / "batchmask", iters=0, env_dropout_per="batch", **kw))
+    for env_dropout in (t.task.env_dropout, t.task.speaker_task.env_dropout):
+        mask = env_dropout.sample(3, t.bank.dim, "cpu")
+        assert env_dropout.per == "batch" and bool((mask == mask[:1]).all())
     Trainer(make_cfg(root, tmp_path / "spk", mode="speaker", iters=1, eval_every=1, eval_splits="val_unseen")).train()
     with pytest.raises(ValueError, match="holds no trained follower"):
         Trainer(make_cfg(root, tmp_path / "bad", iters=0, follower=str(tmp_path / "spk" / "latest.pt"), **kw)).train()
