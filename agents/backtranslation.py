@@ -25,7 +25,7 @@ from envs.batch import NavBatch
 from envs.world import NavWorld
 from vln.datasets.aug_paths import sample_aug_paths
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, require_trained_follower, save_checkpoint
 from .envdrop import EnvDropout
 from .sampler import EpisodeSampler
 from .speaker_task import SpeakerTask, read_speaker
@@ -78,8 +78,7 @@ class BackTranslationTask:
         t, cfg = self.trainer, self.trainer.cfg
         if t.iteration == 0 and cfg.follower:
             tensors, meta = load_checkpoint(cfg.follower, map_location=t.device)
-            if "follower" not in tensors or meta.get("config", {}).get("mode") == "speaker":
-                raise ValueError(f"--follower {cfg.follower} holds no trained follower (it is from a --mode speaker run)")
+            require_trained_follower(cfg.follower, tensors, meta)
             t.follower.load_state_dict(tensors["follower"])
             if cfg.load_optim:
                 if "optimizer" not in tensors:

@@ -72,3 +72,13 @@ def restore_rng(tensors: dict, device: torch.device | None = None) -> None:
     torch.set_rng_state(tensors["torch_cpu"].cpu())
     if "torch_cuda" in tensors and device is not None and torch.device(device).type == "cuda":
         torch.cuda.set_rng_state(tensors["torch_cuda"].cpu(), torch.device(device))
+
+
+def require_trained_follower(path, tensors: dict, meta: dict) -> None:
+    """Raise ValueError unless the checkpoint at ``path`` holds a trained follower.
+
+    A ``--mode speaker`` run saves the untouched follower of its trainer too; it is refused.
+    """
+    if "follower" not in tensors or "follower_config" not in meta or meta.get("config", {}).get("mode") == "speaker":
+        raise ValueError(f"checkpoint {path} holds no trained follower: it is from a --mode speaker run "
+                         "(use a --mode follower or --mode bt checkpoint)")

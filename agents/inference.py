@@ -10,7 +10,7 @@ import torch
 
 from . import data as D
 from .bank import FeatureBank
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, require_trained_follower
 from .follower import Follower, FollowerConfig
 from .rollout import greedy_trajectories
 
@@ -20,9 +20,7 @@ logger = logging.getLogger(__name__)
 def load_follower(path, device="cpu"):
     """(Follower in eval mode, tokenizer, checkpoint meta) from a training checkpoint."""
     tensors, meta = load_checkpoint(path, map_location=device)
-    if meta.get("config", {}).get("mode") == "speaker" or "follower_config" not in meta:
-        raise ValueError(f"checkpoint {path} is from a --mode speaker run: it holds a speaker, not a trained "
-                         "follower (use a --mode follower or --mode bt checkpoint)")
+    require_trained_follower(path, tensors, meta)
     fcfg = FollowerConfig(**meta["follower_config"])
     model = Follower(fcfg).to(device)
     model.load_state_dict(tensors["follower"])
