@@ -243,6 +243,7 @@ def _nearest_in_tiles(geo: FaceGeometry, rel: np.ndarray, keep: np.ndarray, ftil
         nb_all = np.zeros((m, tsz, w_n), dtype=np.float32)
         from_a = np.zeros((m, tsz, w_n), dtype=bool)
     inf = np.float32(np.inf)
+    mask_miss, keep_best = (np.fmin, np.maximum) if farthest else (np.fmax, np.minimum)
     with np.errstate(over="ignore", invalid="ignore"):
         for j in range(m):
             wj = int(n_active[j])
@@ -263,23 +264,16 @@ def _nearest_in_tiles(geo: FaceGeometry, rel: np.ndarray, keep: np.ndarray, ftil
             np.maximum(nc[:, None, :], nb[None, :, :], out=tn)  # entry of every (row, column, item)
             np.minimum(np.maximum(c0, c1)[:, None, :], fb[None, :, :], out=tf)  # exit
             # (exit - entry) * inf is +inf for a hit, -inf for a miss, nan for a grazing hit
-            # (fmin/fmax skip nan)
-            if farthest:  # a miss becomes -inf: negative as int32 bits
-                np.subtract(tf, tn, out=tf)
-                np.multiply(tf, inf, out=tf)
-                np.fmin(tn, tf, out=tn)
-                key = tn.view(np.int32)
-                key &= ~low
-                key |= np.int32(j)
-                np.maximum(best[:, :, :wj], key, out=best[:, :, :wj])
-            else:  # a miss becomes +inf
-                np.subtract(tn, tf, out=tf)
-                np.multiply(tf, inf, out=tf)
-                np.fmax(tn, tf, out=tn)
-                key = tn.view(np.int32)
-                key &= ~low
-                key |= np.int32(j)
-                np.minimum(best[:, :, :wj], key, out=best[:, :, :wj])
+            # (fmin/fmax skip nan). Farthest: a miss becomes -inf (negative as int32 bits) and the
+            # largest key wins; nearest: (entry - exit) * inf, a miss becomes +inf, the smallest wins.
+            first, second = (tf, tn) if farthest else (tn, tf)
+            np.subtract(first, second, out=tf)
+            np.multiply(tf, inf, out=tf)
+            mask_miss(tn, tf, out=tn)
+            key = tn.view(np.int32)
+            key &= ~low
+            key |= np.int32(j)
+            keep_best(best[:, :, :wj], key, out=best[:, :, :wj])
     best = best.reshape(tsz * tsz, w_n)
     t = (best & ~low).view(np.float32)  # the distance with its low bits cleared
     found = best >= 0 if farthest else np.isfinite(t)
