@@ -17,8 +17,20 @@ from envs.angles import ANGLE_FEATURE_SIZE
 from .attention import SoftDotAttention
 
 
+class ArchitectureConfig:
+    """What the follower's and the speaker's configs share (both dataclasses with ``feature_dim``)."""
+
+    @property
+    def feature_size(self) -> int:
+        """Visual channels plus the 128 angle channels of a view or candidate feature."""
+        return self.feature_dim + ANGLE_FEATURE_SIZE
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass
-class FollowerConfig:
+class FollowerConfig(ArchitectureConfig):
     """Architecture of the follower (defaults = EnvDrop)."""
 
     vocab_size: int
@@ -29,13 +41,6 @@ class FollowerConfig:
     action_embedding: int = 64
     dropout: float = 0.5
     feature_dropout: float = 0.3
-
-    @property
-    def feature_size(self) -> int:
-        return self.feature_dim + ANGLE_FEATURE_SIZE
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def drop_visual(x: torch.Tensor, dropout: nn.Dropout, dim: int) -> torch.Tensor:

@@ -9,21 +9,19 @@ most 120 tokens. Feature dropout applies to the visual channels only, never to t
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from envs.angles import ANGLE_FEATURE_SIZE
-
 from .attention import SoftDotAttention
-from .follower import drop_visual
+from .follower import ArchitectureConfig, drop_visual
 
 
 @dataclass
-class SpeakerConfig:
+class SpeakerConfig(ArchitectureConfig):
     """Architecture of the speaker (defaults = EnvDrop)."""
 
     vocab_size: int
@@ -35,13 +33,6 @@ class SpeakerConfig:
     hidden: int = 512
     dropout: float = 0.6
     feature_dropout: float = 0.3
-
-    @property
-    def feature_size(self) -> int:
-        return self.feature_dim + ANGLE_FEATURE_SIZE
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def length_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
