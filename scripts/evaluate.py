@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 
-from vln.errors import VLNError
+from vln.errors import VLNError, run_script
 from vln.evaluate import Evaluator
 from vln.io_utils import atomic_write_json
 from vln.submission import FORMATS
@@ -51,7 +51,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (VLNError, FileNotFoundError) as e:  # a bad input file: the message says which and why
-        sys.exit(f"error: {e}")
+    run_script(main, (VLNError, FileNotFoundError))  # a bad input file: the message says which and why

@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from vln.errors import VLNError
+from vln.errors import VLNError, run_script
 from vln.metrics import SUCCESS_DISTANCE
 from vln.replay import ReplayData, ReplayServer, ViewRenderer, export_pngs, export_static
 
@@ -65,7 +65,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (VLNError, FileNotFoundError, KeyError) as e:  # a bad input: the message says which and why
-        sys.exit(f"error: {e}")
+    run_script(main, (VLNError, FileNotFoundError, KeyError))  # a bad input: the message says which and why

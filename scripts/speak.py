@@ -20,7 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
-from vln.errors import VLNError
+from vln.errors import VLNError, run_script
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (VLNError, FileNotFoundError, ValueError) as e:
-        sys.exit(f"error: {e}")
+    run_script(main, (VLNError, FileNotFoundError, ValueError))

@@ -18,6 +18,7 @@ import logging
 import sys
 
 from agents.config import TrainConfig, build_parser
+from vln.errors import run_script
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except FileNotFoundError as e:  # missing data or features: the message names the command that builds it
-        sys.exit(f"error: {e}")
+    run_script(main, (FileNotFoundError,))  # missing data or features: the message names the command that builds it

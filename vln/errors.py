@@ -65,3 +65,15 @@ class NotConnectedError(VLNError, ValueError):
 
 class DependencyNotInstalled(VLNError, ImportError):
     """An optional back-end or library is missing; the message says how to install it."""
+
+
+def run_script(main, errors: tuple = (VLNError, FileNotFoundError)) -> None:
+    """Run a command-line script's ``main()``: an expected input error in ``errors`` exits with
+    status 1 and ``error: <message>`` (the message names the file, record and field) instead of a
+    traceback; anything else propagates."""
+    import sys
+
+    try:
+        main()
+    except errors as e:
+        sys.exit(f"error: {e}")
