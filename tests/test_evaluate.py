@@ -12,6 +12,7 @@ import pytest
 
 from graph_builders import TINY_SCAN, vp_id
 from scripts.evaluate import main
+from vln.errors import DataFormatError
 from vln.evaluate import Evaluator, summarize
 from vln.graph import NavGraph
 from vln.metrics import EPISODE_KEYS
@@ -117,13 +118,24 @@ def test_bad_trajectories_are_errors_naming_the_instruction(evaluator):
         evaluator.score(submission(**{"1_0": poses("AC")}))
 
 
-def test_test_splits_and_duplicate_ids_are_refused(tiny_connectivity):
+def test_test_splits_and_duplicate_ids_are_refused(tmp_path, tiny_connectivity):
     g = NavGraph(tiny_connectivity)
-    with pytest.raises(ValueError, match="instr_id 5_0.*only the start viewpoint"):
+    with pytest.raises(DataFormatError, match="instr_id 5_0.*'path'.*only the start viewpoint"):
         Evaluator(g, [{"instr_id": "5_0", "scan": TINY_SCAN, "path": ids("A")}])
     dup = [{"instr_id": "5_0", "scan": TINY_SCAN, "path": ids("AB")}] * 2
-    with pytest.raises(ValueError, match="instr_id 5_0 twice"):
+    with pytest.raises(DataFormatError, match="instr_id 5_0 twice"):
         Evaluator(g, dup)
+    # Scoring against a test split (no goal) from the command line: one line naming the split file.
+    split = tmp_path / "R2R_test.json"
+    split.write_text(json.dumps([{"path_id": 5, "scan": TINY_SCAN, "heading": 0.0, "path": ids("A"),
+                                  "instructions": ["Wait here."]}]))
+    sub = write_r2r_submission(tmp_path / "submit.json", {"5_0": poses("A")})
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), "--data", str(split),
+                           "--connectivity", str(tiny_connectivity), "--submission", str(sub)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {split}, record instr_id 5_0, field 'path'") and "test split" in last
 
 
 def test_summarize_refuses_nothing():

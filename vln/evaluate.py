@@ -24,6 +24,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from .errors import DataFormatError
 from .graph import NavGraph
 from .metrics import DTW_THRESHOLD, SUCCESS_DISTANCE, batch_metrics, trajectory_indices
 from .submission import MEMORY, read_submission, validate_submission
@@ -116,15 +117,16 @@ class Evaluator:
             ``instr_id``, ``scan`` and ``path``); one per instruction.
         success_distance: success radius in metres (strict ``<``), 3.0 for R2R and RxR.
         threshold: nDTW / sDTW / CLS threshold in metres.
+        source: the split file the episodes came from, named in errors (``from_files`` sets it).
 
     Raises:
-        ValueError: a duplicated instr_id, or a reference path holding only its start viewpoint
-            (a test split has no goal to score against).
+        DataFormatError: a duplicated instr_id, or a reference path holding only its start
+            viewpoint (a test split has no goal to score against).
         UnknownScanError, UnknownViewpointError, ...: a reference path that does not fit the graph.
     """
 
     def __init__(self, graphs: NavGraph, episodes: Iterable, success_distance: float = SUCCESS_DISTANCE,
-                 threshold: float = DTW_THRESHOLD):
+                 threshold: float = DTW_THRESHOLD, source: str | os.PathLike = "<episodes>"):
         self.graphs = graphs
         self.success_distance = success_distance
         self.threshold = threshold
@@ -133,12 +135,12 @@ class Evaluator:
         for ep in self.episodes:
             iid, scan, path = str(_get(ep, "instr_id")), _get(ep, "scan"), _get(ep, "path")
             if iid in self._reference:
-                raise ValueError(f"the split holds instr_id {iid} twice")
+                raise DataFormatError(source, f"instr_id {iid}", "instr_id", f"the split holds instr_id {iid} twice")
             if len(path) < 2:
-                raise ValueError(
-                    f"instr_id {iid}: the reference path holds only the start viewpoint (a test split?), "
-                    "so there is no goal to score against; use vln.submission.validate_submission instead"
-                )
+                raise DataFormatError(
+                    source, f"instr_id {iid}", "path",
+                    "the reference path holds only the start viewpoint (a test split?), so there is no goal "
+                    "to score against; use vln.submission.validate_submission (or scripts/export_submission.py) instead")
             ref = trajectory_indices(graphs[scan], path, f"instr_id {iid} (reference path)")
             self._reference[iid] = (scan, ref)
 
@@ -146,7 +148,7 @@ class Evaluator:
     def from_files(cls, data: str | os.PathLike, connectivity: str | os.PathLike | NavGraph, **kwargs) -> "Evaluator":
         """An evaluator for a split file (R2R ``.json``, RxR ``.jsonl[.gz]``) and a connectivity dir."""
         graphs = connectivity if isinstance(connectivity, NavGraph) else NavGraph(connectivity)
-        return cls(graphs, load_reference_episodes(data, graphs), **kwargs)
+        return cls(graphs, load_reference_episodes(data, graphs), source=data, **kwargs)
 
     @property
     def instr_ids(self) -> list[str]:
