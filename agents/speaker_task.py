@@ -9,6 +9,7 @@ scores it with corpus BLEU against all of that path's reference instructions.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import numpy as np
 import torch
@@ -117,7 +118,13 @@ class SpeakerTask:
         return {"loss_speaker": float(loss.detach())}
 
     def evaluate(self) -> dict:
-        """``{"<split>/bleu": BLEU-4, "<split>/bleu1": ..., "<split>/loss": teacher-forcing loss}``."""
+        """``{"<split>/bleu": BLEU-4, "<split>/bleu1": ..., "<split>/loss": teacher-forcing loss,
+        "<split>/distinct": fraction of paths whose generated instruction no other path got}``.
+
+        ``distinct`` exposes a speaker that has not yet grounded its words: such a speaker writes
+        the same instruction (the same rooms and objects) for most paths, and back-translation on
+        its instructions does not help, while its BLEU can still look reasonable.
+        """
         t = self.trainer
         out = {}
         for split, world in t.val_worlds.items():
@@ -133,6 +140,8 @@ class SpeakerTask:
                           for c in np.array_split(idx, max(1, -(-n // t.cfg.batch_size)))]
             self.speaker.train()
             out[f"{split}/loss"] = sum(losses) / n
+            counts = Counter(hyps)
+            out[f"{split}/distinct"] = sum(counts[h] == 1 for h in hyps) / len(hyps)
             out[f"{split}/example"] = hyps[0]
         return out
 

@@ -113,11 +113,16 @@ def test_speaker_overfits_a_handful_of_instructions(root, tmp_path):
     assert before["train/bleu"] < 0.1
     assert history[-1]["train/bleu"] > 0.999, history[-1]
     assert history[-1]["train/loss"] < 0.1 < before["train/loss"]
-    from agents.speaker_task import generate_instructions
+    from agents.speaker_task import generate_instructions, path_representatives
 
     world = trainer.train_world
     texts = generate_instructions(trainer.task.speaker, trainer.bank, world, np.arange(len(world.episodes)))
     assert texts == [e.instruction for e in world.episodes]
+    # A grounded speaker writes each path its own instruction; so do the references here.
+    reps, _ = path_representatives(world)
+    firsts = [world.episodes[i].instruction for i in reps]
+    assert len(set(firsts)) == len(firsts) > 1
+    assert history[-1]["train/distinct"] == 1.0
     assert trainer.best["train"]["value"] > 0.999  # best checkpoint kept by BLEU
     tensors, meta = load_checkpoint(tmp_path / "speaker" / "best_train.pt")
     assert "speaker" in tensors and meta["task"]["speaker_config"]["hidden"] == 64
