@@ -1,7 +1,9 @@
 """Follower training iterations/s (batch 64, IL + A2C) against an EnvDrop-structured baseline.
 
-Both sides run the same model, losses and optimiser on the same batches. They differ in how a
-decoding step gets its inputs:
+Both sides run the same model, losses and optimiser from the same state on the same batches: each
+round restores one snapshot (weights, RMSprop state, episode sampler, torch random state) before
+each side, so they sample the same episodes and (up to float rounding of the angle features) the
+same actions. They differ only in how a decoding step gets its inputs:
 
 * ours (:class:`agents.bank.FeatureBank`): the features are one tensor on the device; a step moves
   only feature rows, candidate view indices and four angles per candidate;
@@ -11,11 +13,14 @@ decoding step gets its inputs:
 
 Data: the synthetic world (``data/synthetic``, with ``synthetic_semantic`` features) when it
 exists, else a small synthetic world generated in a temporary folder. Runs on the CPU, and on the
-GPU too when one is available. Goal: 10x the baseline on the GPU.
+GPU too when one is available. The sides alternate in interleaved rounds (which side goes first
+alternates too) and the ratio printed is the median of the per-round ratios, with their range.
+Goal: 10x the baseline on the GPU.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
@@ -28,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.bank import VIEW_INDEX_ANGLES, FeatureBank, StepInputs  # noqa: E402
+from agents.checkpoint import restore_rng, rng_tensors  # noqa: E402
 from envs.angles import VIEW_ANGLE_FEATURES, angle_features  # noqa: E402
 
 
@@ -78,11 +84,24 @@ def data_root(tmp: Path) -> Path:
     return root
 
 
-def measure(trainer, bank, iters: int) -> float:
-    """Iterations/s of ``iters`` follower iterations (IL batch + A2C batch, backward, step)."""
+def snapshot(trainer) -> tuple:
+    """Everything a follower iteration reads and changes: weights, optimiser, sampler, random state."""
+    return copy.deepcopy((trainer.follower.state_dict(), trainer.optimizer.state_dict(),
+                          trainer.sampler.state_dict(), rng_tensors(trainer.device)))
+
+
+def restore(trainer, snap: tuple) -> None:
+    weights, optim, sampler, rng = copy.deepcopy(snap)
+    trainer.follower.load_state_dict(weights)
+    trainer.optimizer.load_state_dict(optim)
+    trainer.sampler.load_state_dict(sampler)
+    restore_rng(rng, trainer.device)
+
+
+def measure(trainer, bank, snap: tuple, iters: int) -> float:
+    """Iterations/s of ``iters`` follower iterations (IL batch + A2C batch, backward, step) from ``snap``."""
     trainer.bank = bank
-    torch.manual_seed(0)
-    trainer.train_iteration()  # warm-up
+    restore(trainer, snap)
     if trainer.device.type == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
@@ -93,9 +112,27 @@ def measure(trainer, bank, iters: int) -> float:
     return iters / (time.perf_counter() - t)
 
 
+def bench_device(trainer, rounds: int, iters: int) -> dict:
+    """Interleaved rounds of both sides from one snapshot; medians and the per-round ratios."""
+    banks = {"ours": FeatureBank(trainer.train_world.features, trainer.device),
+             "baseline": LoopBank(np.asarray(trainer.train_world.features), trainer.device)}
+    snap = snapshot(trainer)
+    for bank in banks.values():  # warm-up (allocator, first-call costs), not timed
+        measure(trainer, bank, snap, 1)
+    rates = {k: [] for k in banks}
+    for r in range(rounds):
+        for k in (("ours", "baseline") if r % 2 == 0 else ("baseline", "ours")):
+            rates[k].append(measure(trainer, banks[k], snap, iters))
+    ratios = [o / b for o, b in zip(rates["ours"], rates["baseline"])]
+    return {"ours_iters_per_s": float(np.median(rates["ours"])),
+            "baseline_iters_per_s": float(np.median(rates["baseline"])),
+            "ratio": float(np.median(ratios)), "ratio_min": min(ratios), "ratio_max": max(ratios)}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--iters", type=int, default=1, help="timed iterations per side and device")
+    p.add_argument("--iters", type=int, default=2, help="timed iterations per side and round")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per device")
     p.add_argument("--hidden", type=int, default=512, help="LSTM size (EnvDrop 512)")
     p.add_argument("--batch-size", type=int, default=64)
     args = p.parse_args(argv)
@@ -110,11 +147,10 @@ def main(argv=None) -> dict:
             cfg = TrainConfig(features="synthetic_semantic", dataset="synthetic", data_dir=str(root), out=str(Path(tmp) / dev),
                               eval_splits="", batch_size=args.batch_size, hidden=args.hidden, device=dev, progress=False)
             trainer = Trainer(cfg)
-            ours = measure(trainer, FeatureBank(trainer.train_world.features, trainer.device), args.iters)
-            base = measure(trainer, LoopBank(np.asarray(trainer.train_world.features), trainer.device), args.iters)
-            results[dev] = {"ours_iters_per_s": ours, "baseline_iters_per_s": base, "ratio": ours / base}
-            print(f"{dev}: ours {ours:.3f} it/s, baseline {base:.3f} it/s, ratio {ours / base:.2f}x "
-                  f"(batch {args.batch_size}, hidden {args.hidden})", flush=True)
+            res = results[dev] = bench_device(trainer, args.rounds, args.iters)
+            print(f"{dev}: ours {res['ours_iters_per_s']:.3f} it/s, baseline {res['baseline_iters_per_s']:.3f} it/s, "
+                  f"ratio {res['ratio']:.2f}x ({res['ratio_min']:.2f}-{res['ratio_max']:.2f} over {args.rounds} rounds; "
+                  f"batch {args.batch_size}, hidden {args.hidden})", flush=True)
     print(json.dumps(results))
     return results
 
