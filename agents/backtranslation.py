@@ -34,6 +34,17 @@ from .trajectory import teacher_trajectories
 logger = logging.getLogger(__name__)
 
 
+#: Below this ``<split>/distinct`` (fraction of paths given an instruction of their own) a speaker
+#: is reported as not grounded: an ungrounded one scored 0.00 on the synthetic val_unseen, a
+#: grounded one 1.00.
+MIN_DISTINCT = 0.5
+
+
+def collapsed_splits(metrics: dict, threshold: float = MIN_DISTINCT) -> list[str]:
+    """The ``<split>/distinct`` keys of speaker validation ``metrics`` below ``threshold``."""
+    return [k for k, v in metrics.items() if k.endswith("/distinct") and v < threshold]
+
+
 def augmentation_world(train_world: NavWorld, num: int, seed: int) -> NavWorld:
     """A :class:`NavWorld` of ``num`` sampled paths on the training scans (all of them when fewer
     exist), with empty instructions, the training tokenizer and the same feature store."""
@@ -114,6 +125,11 @@ class BackTranslationTask:
         bleu = self.speaker_task.evaluate()
         logger.info("speaker after %d iterations: %s", iters,
                     "  ".join(f"{k} {v:.4f}" for k, v in bleu.items() if not isinstance(v, str)))
+        for key in collapsed_splits(bleu):
+            logger.warning("the speaker writes the same instruction for most %s paths (%s %.2f): it has not "
+                           "grounded its words yet, and back-translation on its instructions is unlikely to "
+                           "help; train it longer (--speaker-iters) or pass a better one (--speaker)",
+                           key.split("/")[0], key, bleu[key])
         tensors, meta = self.speaker_task.state()
         save_checkpoint(self.speaker_path, tensors, {"vocab": list(t.tokenizer.vocab), "task": meta,
                                                      "config": t.cfg.to_dict(), "speaker_iters": iters,

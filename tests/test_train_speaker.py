@@ -245,3 +245,17 @@ def test_speak_script_writes_instructions_for_sampled_paths(root, tmp_path):
     got = json.loads((tmp_path / "train_speaker.json").read_text())
     ref = json.loads((root / "R2R" / "R2R_train.json").read_text())
     assert [r["instructions"] for r in got] == [r["instructions"] for r in ref]
+
+
+def test_back_translation_warns_about_a_speaker_that_writes_one_instruction_for_every_path(root, tmp_path, caplog):
+    from agents.backtranslation import collapsed_splits
+
+    assert collapsed_splits({"val_unseen/distinct": 0.2, "val_seen/distinct": 0.9, "val_unseen/bleu": 0.0}) == \
+        ["val_unseen/distinct"]
+    # An untrained speaker (zero iterations) decodes the same words whatever the trajectory.
+    cfg = make_cfg(root, tmp_path / "bt", mode="bt", iters=1, speaker_iters=0, aug_paths=50,
+                   eval_splits="train", eval_every=1)  # 3 paths (val_unseen has 1: always distinct)
+    with caplog.at_level("WARNING", logger="agents.backtranslation"):
+        Trainer(cfg).train()
+    assert any("has not grounded its words" in r.getMessage() and "most train paths" in r.getMessage()
+               for r in caplog.records)
