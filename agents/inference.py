@@ -3,7 +3,6 @@ export), write instructions for paths with the speaker (offline augmentation dat
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,7 +45,7 @@ def open_matching_store(checkpoint, cfg: dict, dataset: str, data_dir, features:
         ValueError: the store's feature dimension differs from ``dim``.
     """
     features = cfg["features"] if features is None else features
-    data_dir = Path(data_dir) if data_dir is not None else D.resolve_data_dir(dataset, None)
+    data_dir = D.checked_data_dir(dataset, data_dir)
     store = D.open_store(data_dir, features)
     got = 0 if store is None else int(store.dim)
     if got != dim:

@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from vln.connectivity import connectivity_path, read_connectivity, read_scans_txt
+from vln.locks import build_lock
 from vln.render import load_skybox_faces
 
 from .panorama import NUM_VIEWS, PanoramaRenderer
@@ -92,10 +93,20 @@ def _prefetch(pool, fn, items, depth):
         yield item, fut.result()
 
 
-def extract_features(encoder, viewpoints, scans_dir, out, *, batch_viewpoints: int = 8, workers: int = 4,
-                     amp: str = "auto", dtype=np.float32, face_max_size: int | None = 512,
-                     resume: bool = True, progress: bool = True, commit_every: int = 64,
-                     render_size=None) -> dict:
+def extract_features(encoder, viewpoints, scans_dir, out, **kwargs) -> dict:
+    """Extract and store features of ``viewpoints`` under the build lock of ``out`` (:mod:`vln.locks`).
+
+    A second process asking for the same store meanwhile waits, then finds it complete and does
+    nothing; arguments and return value as :func:`extract_features_unlocked`.
+    """
+    with build_lock(out, f"the feature store {out}") as waited:
+        return extract_features_unlocked(encoder, viewpoints, scans_dir, out, reuse_complete=waited, **kwargs)
+
+
+def extract_features_unlocked(encoder, viewpoints, scans_dir, out, *, batch_viewpoints: int = 8, workers: int = 4,
+                              amp: str = "auto", dtype=np.float32, face_max_size: int | None = 512,
+                              resume: bool = True, progress: bool = True, commit_every: int = 64,
+                              render_size=None, reuse_complete: bool = False) -> dict:
     """Extract and store features of ``viewpoints``; returns timing statistics.
 
     Args:
@@ -111,6 +122,8 @@ def extract_features(encoder, viewpoints, scans_dir, out, *, batch_viewpoints: i
         face_max_size: downscale larger skybox faces to this size before rendering (None: keep).
         resume: skip viewpoints committed by an interrupted run with the same encoder.
         render_size: (H, W) override of the spec's render size (tests, benchmarks).
+        reuse_complete: keep a complete store at ``out`` made by the same encoder even when
+            ``resume`` is False (another process built it while this one waited for the lock).
 
     Returns:
         dict with ``views``, ``seconds``, ``views_per_s``, ``skipped`` and ``path``.
@@ -119,7 +132,7 @@ def extract_features(encoder, viewpoints, scans_dir, out, *, batch_viewpoints: i
     kind = store_kind(out)
     work = out if kind == "feats" else out.with_name(out.name + ".work.feats")
     meta = feature_metadata(encoder, render_size, face_max_size)
-    if resume and out.exists() and _already_complete(out, meta, viewpoints):
+    if (resume or reuse_complete) and out.exists() and _already_complete(out, meta, viewpoints):
         logger.info("%s already holds all %d viewpoints; nothing to do", out, len(viewpoints))
         return {"views": 0, "seconds": 0.0, "views_per_s": float("nan"), "skipped": len(viewpoints), "path": str(out)}
     writer = FeatsWriter(work, encoder.spec.pooled_dim, meta, dtype=dtype if kind == "feats" else np.float32,

@@ -154,13 +154,23 @@ class FeatsWriter:
         self._since_commit = 0
 
     def _can_resume(self, signature) -> bool:
+        if not self.partial.exists():
+            return False
         try:
             old = json.loads((self.partial / "writer.json").read_text())
-            json.loads((self.partial / "index.json").read_text())["keys"]
-        except (OSError, ValueError, KeyError):
+            keys = json.loads((self.partial / "index.json").read_text())["keys"]
+            size = (self.partial / "features.npy").stat().st_size
+        except (OSError, ValueError, KeyError, TypeError):
+            logger.warning("discarding %s: a run killed before its first commit left it unreadable", self.partial)
             return False
         if old != signature:
             logger.warning("discarding %s: written with %s, now %s", self.partial, old, signature)
+            return False
+        # The rows are fsync'ed before the index naming them is committed: fewer bytes than the
+        # index needs means the partial store was not written by this writer's protocol. Rebuild it.
+        if not isinstance(keys, list) or size < _HEADER_LEN + len(keys) * self._row_bytes:
+            logger.warning("discarding %s: its index lists %s rows but features.npy holds %d bytes", self.partial,
+                           len(keys) if isinstance(keys, list) else "unreadable", size)
             return False
         return True
 

@@ -45,12 +45,12 @@ def main(argv=None) -> dict:
     """Write the instructions; returns ``{"out", "paths"}``."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from agents.data import resolve_data_dir
+    from agents.data import checked_data_dir
     from agents.inference import speak_paths
     from vln.datasets import DATASETS, read_r2r_paths, write_r2r
     from vln.sim.graph_sim import shared_navgraph
 
-    data_dir = resolve_data_dir(args.dataset, args.data_dir)
+    data_dir = checked_data_dir(args.dataset, args.data_dir, () if args.paths else (args.split,))
     graph = shared_navgraph(str((data_dir / "connectivity").resolve()))
     file = Path(args.paths) if args.paths else DATASETS.get("r2r").split_file(data_dir, args.split)
     records = read_r2r_paths(file, graph=graph)
