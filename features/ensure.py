@@ -65,7 +65,8 @@ def missing_features_message(encoder: str, data_dir: Path) -> str:
     store = default_store_path(data_dir, encoder)
     scans = extraction_scans_dir(spec, data_dir)
     where = "the synthetic world" if has_world(data_dir) else "the data directory"
-    lines = [f"no {encoder} features for {where} at {data_dir} ({store} does not exist). They need:"]
+    lines = [f"no {encoder} features for {where} at {data_dir} ({store} does not exist). They need:",
+             f"  - episodes and graphs: found in {data_dir} (R2R/, connectivity/)"]
     if has_skyboxes(scans):
         lines.append(f"  - skyboxes: found in {scans}")
     else:
@@ -76,9 +77,9 @@ def missing_features_message(encoder: str, data_dir: Path) -> str:
         if found:
             lines.append(f"  - weights: found at {found}")
         else:
-            from .encoders import weights_advice
-
-            lines.append(f"  - weights: {spec.weights_file} not found: {weights_advice(spec)}")
+            folder = os.environ.get(WEIGHTS_DIR_ENV) or "unset"
+            lines.append(f"  - weights: {spec.weights_file} not found (${WEIGHTS_DIR_ENV}: {folder}): set "
+                         f"{WEIGHTS_DIR_ENV} to the folder holding it, or add --weights PATH to the command below")
     lines.append(f"  - then extract (a GPU helps): {extraction_command(encoder, data_dir, store)}")
     if has_world(data_dir):
         lines.append("  or train now on the world's annotation features: --features synthetic_semantic")

@@ -28,7 +28,8 @@ KEYS = ("sr", "spl", "ndtw", "nav_error", "length")
 
 def ensure_world(data_dir: Path, seed: int) -> None:
     """Generate the world if it is missing, or regenerate it (and its features) if an older generator wrote it."""
-    from vln.synthetic import generate_world, regenerate_world, stale_world_message
+    from vln.data_root import ensure_default_world
+    from vln.synthetic import regenerate_world, stale_world_message
 
     if (data_dir / "world.json").exists():
         stale = stale_world_message(data_dir)
@@ -42,8 +43,7 @@ def ensure_world(data_dir: Path, seed: int) -> None:
     if (data_dir / "connectivity" / "scans.txt").exists():
         logger.info("using the data root %s", data_dir)
         return
-    logger.info("generating the synthetic world in %s (a few seconds)", data_dir)
-    generate_world(data_dir, seed=seed)
+    ensure_default_world(data_dir, seed=seed)  # under the build lock: runs started together build it once
 
 
 def ensure_features(data_dir: Path, encoder: str = "synthetic_semantic") -> None:
