@@ -42,8 +42,8 @@ def resolve_data_dir(dataset: str, data_dir) -> Path:
     if data_dir is None and dataset != "synthetic" and not os.environ.get(DATA_DIR_ENV):
         fmt = DATASET_DEFAULTS[dataset]["format"]
         raise DataNotFoundError(
-            f"--dataset {dataset} reads the real {fmt.upper()} data: pass --data-dir DIR (or set ${DATA_DIR_ENV}) "
-            f"holding connectivity/ ({SOURCES['connectivity']}) and {DATASETS.get(fmt).folder}/ ({SOURCES[fmt]}); "
+            f"--dataset {dataset} reads the real {DATASETS.get(fmt).folder} data: pass --data-dir DIR (or set "
+            f"${DATA_DIR_ENV}) holding connectivity/ and {DATASETS.get(fmt).folder}/ ({SOURCES[fmt]}); "
             f"--dataset synthetic trains on the synthetic world")
     return data_root.resolve_data_dir(data_dir)
 

@@ -64,9 +64,9 @@ def missing_features_message(encoder: str, data_dir: Path) -> str:
     spec = get_spec(encoder)
     store = default_store_path(data_dir, encoder)
     scans = extraction_scans_dir(spec, data_dir)
-    where = "the synthetic world" if has_world(data_dir) else "the data directory"
-    lines = [f"no {encoder} features for {where} at {data_dir} ({store} does not exist). They need:",
-             f"  - episodes and graphs: found in {data_dir} (R2R/, connectivity/)"]
+    where = "the synthetic world at" if has_world(data_dir) else "the data directory"
+    lines = [f"no {encoder} features for {where} {data_dir} ({store} does not exist). They need:",
+             f"  - episodes and graphs: found in {data_dir}"]
     if has_skyboxes(scans):
         lines.append(f"  - skyboxes: found in {scans}")
     else:

@@ -27,10 +27,10 @@ logger = logging.getLogger(__name__)
 BUILDING_MARKER = ".generating"
 #: Where each piece of a real data root comes from (printed with what is missing).
 SOURCES = {
-    "connectivity": "the Matterport3D navigation graphs (<scan>_connectivity.json and scans.txt, the connectivity/ "
-                    "folder of Matterport3DSimulator)",
-    "r2r": "the R2R release (R2R_<split>.json)",
-    "rxr": "the RxR release (rxr_<split>_guide.jsonl.gz)",
+    "connectivity": "the Matterport3D navigation graphs, <scan>_connectivity.json and scans.txt from "
+                    "Matterport3DSimulator's connectivity/ folder",
+    "r2r": "the R2R release, R2R_<split>.json",
+    "rxr": "the RxR release, rxr_<split>_guide.jsonl.gz",
 }
 
 
