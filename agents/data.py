@@ -48,12 +48,18 @@ def resolve_data_dir(dataset: str, data_dir) -> Path:
     return data_root.resolve_data_dir(data_dir)
 
 
+def prepare_root(dataset: str, root: Path, given: bool, splits=("train",), auto: bool = True) -> Path:
+    """Check ``root`` for ``splits`` (:func:`vln.data_root.prepare_data_dir`); only the synthetic
+    dataset at the default location (``given`` False) gets the world generated on first use: a real
+    dataset is never replaced by a generated world."""
+    default = dataset == "synthetic" and not given
+    return data_root.prepare_data_dir(DATASET_DEFAULTS[dataset]["format"], None if default else root, splits,
+                                      build_default=auto, suggest_world=dataset == "synthetic")
+
+
 def checked_data_dir(dataset: str, data_dir, splits=()) -> Path:
-    """The data root of a command that reads ``splits`` of it (decoding, speaking): resolved, the
-    default world built on first use, and a given directory checked (connectivity, split files)."""
-    root = resolve_data_dir(dataset, data_dir)
-    return data_root.prepare_data_dir(DATASET_DEFAULTS[dataset]["format"], None if data_dir is None else root, splits,
-                                      suggest_world=dataset == "synthetic")
+    """The data root of a command that reads ``splits`` of it (decoding, speaking), see :func:`prepare_root`."""
+    return prepare_root(dataset, resolve_data_dir(dataset, data_dir), data_dir is not None, splits)
 
 
 def ensure_data(dataset: str, data_dir: Path, features: str | None, auto: bool = True, splits=("train",)) -> None:
@@ -67,9 +73,8 @@ def ensure_data(dataset: str, data_dir: Path, features: str | None, auto: bool =
         FileNotFoundError: missing data that is not built here; the message lists what is needed
             and the command or flag that provides each piece.
     """
-    default = data_dir.absolute() == data_root.resolve_data_dir(None).absolute()
-    data_root.prepare_data_dir(DATASET_DEFAULTS[dataset]["format"], None if default else data_dir, splits,
-                               build_default=auto, suggest_world=dataset == "synthetic")
+    given = data_dir.absolute() != data_root.resolve_data_dir(None).absolute()
+    prepare_root(dataset, data_dir, given, splits, auto)
     if features is None or features in NO_FEATURES or Path(features).suffix:
         return
     ensure_feature_store(data_dir, features, auto=auto)
