@@ -81,12 +81,36 @@ def test_vectorised_calls_equal_direct_calls_of_the_c_library():
     assert libm.atan2(1.0, -0.0).shape == () and libm.atan2f([], []).shape == (0,)
 
 
+def test_sin_and_cos_equal_pythons_math_module():
+    """EnvDrop's angle features use math.sin/math.cos, thin wrappers of the C library's."""
+    x = np.random.default_rng(2).uniform(-10, 10, size=5000)
+    assert libm.sin(x).tobytes() == np.array([math.sin(v) for v in x.tolist()]).tobytes()
+    assert libm.cos(x).tobytes() == np.array([math.cos(v) for v in x.tolist()]).tobytes()
+    with pytest.raises(TypeError, match="takes 1 arguments"):
+        libm.apply("sin", x, x)
+
+
+def test_angle_features_are_envdrops_math_sin_cos_bit_for_bit():
+    """EnvDrop: np.array([math.sin(h), math.cos(h), math.sin(e), math.cos(e)] * 32, float32)."""
+    from envs.angles import angle_features
+    from envs.tables import candidate_angles
+
+    rng = np.random.default_rng(4)
+    h, e = rng.uniform(-7, 7, size=200), rng.uniform(-1, 1, size=200)
+    want = np.stack([np.array([math.sin(a), math.cos(a), math.sin(b), math.cos(b)] * 32, dtype=np.float32)
+                     for a, b in zip(h.tolist(), e.tolist())])
+    assert angle_features(h, e).tobytes() == want.tobytes()
+    assert np.stack([angle_features(a, b) for a, b in zip(h, e)]).tobytes() == want.tobytes()
+    rel = h[:, None] - np.arange(12) * HEADING_INCREMENT
+    assert candidate_angles(h, e)[:, 3, :].tobytes() == angle_features(rel[:, 3], e)[:, :4].tobytes()
+
+
 def test_numpy_loop_indices_match_the_installed_headers():
     header = Path(np.get_include()) / "numpy" / "__ufunc_api.h"
     if not header.exists():
         pytest.skip(f"NumPy's C headers are not installed ({header})")
     text = header.read_text()
-    for name, index in (("PyUFunc_ff_f", libm.UFUNC_API_FF_F), ("PyUFunc_dd_d", libm.UFUNC_API_DD_D)):
+    for index, name in libm.UFUNC_LOOP_NAMES.items():
         found = re.search(rf"#define {name} \\\s*\n.*\n\s*PyUFunc_API\[(\d+)\]", text)
         assert found and int(found.group(1)) == index, name
 
