@@ -137,27 +137,38 @@ class EdgeGeometry:
         graph.__dict__["_edge_geometry"] = geom
         return geom
 
-    def relative(self, edges: slice | np.ndarray, heading, elevation):
-        """Field-of-view cosine and relative angles of ``edges`` seen from ``heading``.
+    def seen(self, edges: np.ndarray, heading, elevation, cos_half_hfov: float, restricted: bool = True):
+        """MatterSim's field-of-view test of ``edges`` from ``heading``, and the angles of those kept.
 
         Args:
-            edges: which edges (a slice of one source's range, or an index array).
-            heading: radians (scalar, or an array broadcasting against the edges).
-            elevation: radians, the camera elevation subtracted from ``elevation_angle``.
+            edges: (E,) int64 edge indices.
+            heading: radians, a scalar or an array broadcasting against ``edges`` (e.g. (H, 1)).
+            elevation: radians (scalar), the camera elevation subtracted from ``elevation_angle``.
+            cos_half_hfov: ``cos(HFOV / 2)``; an edge is kept if the float32 cosine of its horizontal
+                angle to the heading is ``>=`` it (always, when ``restricted`` is False).
+            restricted: MatterSim's ``restrictedNavigation``.
 
         Returns:
-            cos_angle (float64 of a float32 dot product), rel_heading (float32 from the C
-            library's ``atan2f``, positive to the right), rel_elevation (float64).
+            keep: bool mask of the broadcast shape of ``heading`` and ``edges``;
+            rel_heading: (K,) float32, the C library's ``atan2f`` (positive to the right), for the
+            kept entries in ``np.nonzero(keep)`` order; rel_elevation: (K,) float64.
         """
         cx, cy = horizon_direction(heading)
         nx, ny, dx, dy = self.nx[edges], self.ny[edges], self.dx[edges], self.dy[edges]
-        with np.errstate(invalid="ignore"):
-            cos_angle = (nx * cx + ny * cy).astype(np.float64)
+        if restricted:
+            with np.errstate(invalid="ignore"):
+                keep = (nx * cx + ny * cy).astype(np.float64) >= cos_half_hfov
+        else:
+            keep = np.ones(np.broadcast_shapes(cx.shape, dx.shape), dtype=bool)
+        angle = self.elevation_angle[edges]
+        if keep.shape == dx.shape:  # one heading (the simulator's step): the camera direction stays scalar
+            dx, dy, angle = dx[keep], dy[keep], angle[keep]
+        else:
+            cx, cy, dx, dy, angle = (np.broadcast_to(a, keep.shape)[keep] for a in (cx, cy, dx, dy, angle))
         # MatterSim: atan2 of two float expressions -> the C library's single-precision atan2f
         # (not the double atan2 rounded to float32, which differs in the last bit).
         rel_heading = libm.atan2f(dx * cy - dy * cx, dx * cx + dy * cy)
-        rel_elevation = self.elevation_angle[edges] - elevation
-        return cos_angle, rel_heading, rel_elevation
+        return keep, rel_heading, angle - elevation
 
 
 #: State heading (radians) and elevation of each of the 36 discrete views, as the simulator sets
@@ -204,10 +215,11 @@ class ViewLists:
         geom = EdgeGeometry.of(graph)
         n, n_edges = len(graph), len(geom.src)
         headings = np.arange(HEADING_COUNT, dtype=np.float64) * HEADING_INCREMENT
-        cos_angle, rel_heading, _ = geom.relative(np.arange(n_edges), headings[:, None], 0.0)  # (12, E)
-        visible = cos_angle >= cos_half_hfov if restricted else np.ones_like(cos_angle, dtype=bool)
+        visible, rh_visible, _ = geom.seen(np.arange(n_edges), headings[:, None], 0.0, cos_half_hfov, restricted)
+        rel_heading = np.full(visible.shape, np.nan)  # (12, E)
+        rel_heading[visible] = rh_visible
         view_ix, edge_ix = np.nonzero(np.tile(visible, (3, 1)))  # (36, E): view = level * 12 + step
-        rh = rel_heading[view_ix % HEADING_COUNT, edge_ix].astype(np.float64)
+        rh = rel_heading[view_ix % HEADING_COUNT, edge_ix]
         re = geom.elevation_angle[edge_ix] - VIEW_ELEVATIONS[view_ix]
         key = np.sqrt(rh * rh + re * re)
         src = geom.src[edge_ix]
