@@ -99,8 +99,8 @@ def default_world_hint(data_dir: Path) -> str:
     """How to get a synthetic world into ``data_dir`` (or use the default one)."""
     from .synthetic import default_data_dir
 
-    return (f"  a synthetic world there: python scripts/make_world.py --out {data_dir}; "
-            f"or leave the data directory out to use the default world at {default_data_dir()} (built on first use)")
+    return (f"or make a synthetic world there: python scripts/make_world.py --out {data_dir} (or leave the data "
+            f"directory out: the default world at {default_data_dir()} is built on first use)")
 
 
 def world_can_be_built_at(data_dir: str | os.PathLike) -> bool:
