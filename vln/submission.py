@@ -231,6 +231,7 @@ def validate_submission(
     graphs,
     allow_partial: bool = False,
     source: str = MEMORY,
+    split_file: str | os.PathLike | None = None,
 ) -> dict:
     """Check trajectories against a split and return their viewpoint indices.
 
@@ -241,6 +242,8 @@ def validate_submission(
         graphs: a :class:`vln.graph.NavGraph` holding every scan of the split.
         allow_partial: accept a submission covering only part of the split.
         source: the file the trajectories came from, for messages.
+        split_file: the file ``episodes`` came from: an unknown instr_id's message then names the
+            split beside it that holds the ids, if any.
 
     Returns:
         ``{instr_id: (T,) int64 viewpoint indices}`` in submission order.
@@ -258,6 +261,11 @@ def validate_submission(
             raise ValueError(f"the split holds instr_id {iid} twice")
         by_id[iid] = ep
     unknown = [i for i in trajectories if i not in by_id]
+    if unknown and split_file is not None:
+        from .datasets.splits import not_in_split_message
+
+        raise SubmissionError(source, f"instr_id {unknown[0]}", "instr_id",
+                              not_in_split_message(unknown, split_file, len(trajectories)))
     if unknown:
         raise SubmissionError(source, f"instr_id {unknown[0]}", "instr_id",
                               f"is not in the split ({len(unknown)} unknown ids: {', '.join(unknown[:5])})")
