@@ -136,7 +136,8 @@ class Evaluator:
                 raise DataFormatError(
                     source, f"instr_id {iid}", "path",
                     "the reference path holds only the start viewpoint (a test split?), so there is no goal "
-                    "to score against; use vln.submission.validate_submission (or scripts/export_submission.py) instead")
+                    "to score against; check a submission's format with scripts/evaluate.py --validate-only "
+                    "(vln.submission_check.check_submission_file) instead")
             ref = trajectory_indices(graphs[scan], path, f"instr_id {iid} (reference path)")
             self._reference[iid] = (scan, ref)
 
