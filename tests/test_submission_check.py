@@ -111,3 +111,22 @@ def test_command_line_exit_status_and_message(root):
     (root / "connectivity").rename(root / "graphs")
     none = subprocess.run(base, capture_output=True, text=True, cwd=REPO, timeout=120)
     assert none.returncode == 1 and none.stderr.strip().splitlines()[-1].startswith("error: no --connectivity given")
+
+
+def test_real_test_split(real_data, tmp_path, capsys):
+    """The real R2R test split: staying at the start is a valid submission; a step to a
+    viewpoint not adjacent to the start is caught, naming its instr_id."""
+    split = json.loads((real_data / "R2R" / "R2R_test.json").read_text())
+    items = [{"instr_id": f"{r['path_id']}_{k}", "trajectory": [[r["path"][0], r["heading"], 0.0]]}
+             for r in split for k in range(len(r["instructions"]))]
+    sub = tmp_path / "submit_test.json"
+    sub.write_text(json.dumps(items))
+    args = ["--validate-only", "--submission", str(sub), "--data", str(real_data / "R2R" / "R2R_test.json")]
+    assert main(args) == {"valid": True, "trajectories": len(items)} and len(items) > 4000
+    assert capsys.readouterr().out.startswith("OK: ")
+    other = split[1]["path"][0]  # another episode's start, in general neither here nor a neighbour
+    items[0]["trajectory"].append([other, 0.0, 0.0])
+    sub.write_text(json.dumps(items))
+    with pytest.raises(InvalidSubmission) as e:
+        main(args)
+    assert len(e.value.errors) == 1 and f"record instr_id {items[0]['instr_id']}, field 'trajectory'" in str(e.value)
