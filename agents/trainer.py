@@ -30,6 +30,8 @@ from .rollout import greedy_trajectories, rollout
 from .sampler import EpisodeSampler
 
 logger = logging.getLogger(__name__)
+#: Reference policies scored before training (names of envs.baselines.BASELINES).
+TRAINER_BASELINES = ("stop", "random_uniform", "random_walk")
 
 
 def pick_device(name: str) -> torch.device:
@@ -173,18 +175,21 @@ class Trainer:
         return out
 
     def baselines(self) -> dict:
-        """SR/SPL of STOP-at-start and a random walk on the validation splits (same evaluator).
+        """SR/SPL of the :data:`TRAINER_BASELINES` on the validation splits (same evaluator).
 
-        The random walk moves as many times as a typical reference path has edges, then stops.
+        Keys ``<split>/<name>_sr`` and ``_spl`` with the names of :data:`envs.baselines.BASELINES`
+        (``random_walk`` moves as many times as a mean reference path has edges, then stops;
+        ``random_uniform`` draws uniformly over candidates and STOP each step). Rolled out as
+        ``scripts/demo.py`` does (batch 64, the run's seed), so both print the same numbers.
         """
-        from envs.baselines import mean_path_edges, random_walk_policy, rollout_split, stop_policy
+        from envs.baselines import BASELINES, rollout_split
 
         out = {}
         for split, ev in self.evaluators.items():
             world = self.val_worlds[split]
-            policies = {"stop": stop_policy, "random": random_walk_policy(mean_path_edges(world))}
+            policies = {name: BASELINES.get(name).policy(world) for name in TRAINER_BASELINES}
             for name, policy in policies.items():
-                s = ev.score(rollout_split(world, policy, batch_size=256, seed=self.cfg.seed)).summary
+                s = ev.score(rollout_split(world, policy, seed=self.cfg.seed)).summary
                 out[f"{split}/{name}_sr"], out[f"{split}/{name}_spl"] = float(s["sr"]), float(s["spl"])
         return out
 
