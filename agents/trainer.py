@@ -19,7 +19,7 @@ from tqdm import tqdm
 from envs.batch import NavBatch
 from vln.evaluate import Evaluator
 from vln.io_utils import atomic_write_json
-from vln.tokenizers import read_vocab, write_vocab
+from vln.tokenizers import check_tokenizer, read_vocab, write_vocab
 
 from . import data as D
 from .bank import FeatureBank
@@ -75,10 +75,12 @@ class Trainer:
         self.store = D.open_store(self.data_dir, cfg.features)
         self.out = Path(cfg.out) if cfg.out else default_run_dir(cfg)
         resume = (self.out / "latest.pt").exists()
-        vocab = self._saved_vocab() if resume else (read_vocab(cfg.vocab) if cfg.vocab else None)
-        tok = self._tokenizer(vocab) if vocab else None
-        self.train_world = self._world("train", tok)
+        saved = load_checkpoint(self.out / "latest.pt")[1] if resume else None
+        vocab = saved["vocab"] if resume else (read_vocab(cfg.vocab) if cfg.vocab else None)
+        self.train_world = self._world("train", self._tokenizer(vocab))  # vocab None: built from train
         self.tokenizer = self.train_world.tokenizer
+        if resume:  # the vocabulary is only valid with the splitter that built it
+            check_tokenizer(saved.get("tokenizer"), self.tokenizer, str(self.out / "latest.pt"))
         splits = D.available_splits(cfg.dataset, self.data_dir)
         self.val_worlds = {s: self._world(s, self.tokenizer) for s in cfg.eval_splits.split(",") if s and s in splits}
         self.bank = FeatureBank(self.train_world.features, self.device)
@@ -115,14 +117,8 @@ class Trainer:
                              c.max_instruction_length, c.max_actions)
 
     def _tokenizer(self, vocab):
-        from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
-
-        cls = MultilingualTokenizer if D.DATASET_DEFAULTS[self.cfg.dataset]["format"] == "rxr" else R2RTokenizer
-        return cls(vocab, encoding_length=self.cfg.max_instruction_length)
-
-    def _saved_vocab(self):
-        _, meta = load_checkpoint(self.out / "latest.pt")
-        return meta["vocab"]
+        """The run's tokenizer with ``vocab`` (``None``: a splitter the train world builds it with)."""
+        return D.make_tokenizer(self.cfg.dataset, vocab, self.cfg.max_instruction_length, self.cfg.stanza_dir)
 
     # ------------------------------------------------------------------ training
     def follower_step(self, nav: NavBatch, il_episodes: np.ndarray, rl_episodes, ml_weight: float,
@@ -198,7 +194,7 @@ class Trainer:
         tensors = {"follower": self.follower.state_dict(), "optimizer": self.optimizer.state_dict(),
                    "rng": rng_tensors(self.device)}
         meta = {"iteration": self.iteration, "config": self.cfg.to_dict(), "follower_config": self.follower.cfg.to_dict(),
-                "vocab": list(self.tokenizer.vocab), "sampler": self.sampler.state_dict(), "history": self.history,
+                "vocab": list(self.tokenizer.vocab), "tokenizer": self.tokenizer.describe(), "sampler": self.sampler.state_dict(), "history": self.history,
                 "best": self.best, "baseline": self.baseline}
         if self.task is not None:
             t_tensors, t_meta = self.task.state()
@@ -256,6 +252,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "params.json", cfg.to_dict(), indent=1)
         write_vocab(self.tokenizer.vocab, self.out / "vocab.txt")
+        atomic_write_json(self.out / "tokenizer.json", self.tokenizer.describe(), indent=1)  # what built vocab.txt
         self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.iteration or None)
         if hasattr(self.task, "prepare"):
             self.task.prepare()
