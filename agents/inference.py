@@ -17,15 +17,16 @@ from .rollout import greedy_trajectories
 logger = logging.getLogger(__name__)
 
 
-def load_follower(path, device="cpu"):
-    """(Follower in eval mode, tokenizer, checkpoint meta) from a training checkpoint."""
+def load_follower(path, device="cpu", stanza_dir=None):
+    """(Follower in eval mode, tokenizer, checkpoint meta) from a training checkpoint
+    (``stanza_dir``: see :func:`checkpoint_tokenizer`)."""
     tensors, meta = load_checkpoint(path, map_location=device)
     require_trained_follower(path, tensors, meta)
     fcfg = FollowerConfig(**meta["follower_config"])
     model = Follower(fcfg).to(device)
     model.load_state_dict(tensors["follower"])
     model.eval()
-    return model, checkpoint_tokenizer(meta, str(path)), meta
+    return model, checkpoint_tokenizer(meta, str(path), stanza_dir), meta
 
 
 def checkpoint_tokenizer(meta: dict, source: str = "the checkpoint", stanza_dir=None):
@@ -65,13 +66,13 @@ def open_matching_store(checkpoint, cfg: dict, dataset: str, data_dir, features:
 
 
 def decode_split(checkpoint, dataset: str, data_dir, split: str, features: str | None = None, device="cpu",
-                 batch_size: int = 64, language: str | None = None):
+                 batch_size: int = 64, language: str | None = None, stanza_dir=None):
     """Greedy trajectories ``{instr_id: [[viewpoint, heading, elevation], ...]}`` of a split.
 
     ``features`` defaults to the encoder the checkpoint was trained with; its dimension must match.
     Returns (trajectories, world).
     """
-    model, tokenizer, meta = load_follower(checkpoint, device)
+    model, tokenizer, meta = load_follower(checkpoint, device, stanza_dir)
     cfg = meta["config"]
     data_dir, store = open_matching_store(checkpoint, cfg, dataset, data_dir, features, model.cfg.feature_dim)
     world = D.build_world(dataset, data_dir, split, store, tokenizer, language or cfg.get("language"),
