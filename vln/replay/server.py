@@ -46,6 +46,7 @@ _CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; 
 #: Defence in depth: no inline script, no foreign origins.
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'"
 _EPISODE = re.compile(r"/data/episodes/([^/]+)\.json")
+_IMAGE = re.compile(r"/images/([^/]+)/([^/]+)/(pano|view_(\d{3}))\.png")
 #: Host names that always mean this machine.
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -80,7 +81,6 @@ def _is_ip_literal(name: str) -> bool:
         return True
     except ValueError:
         return False
-_IMAGE = re.compile(r"/images/([^/]+)/([^/]+)/(pano|view_(\d{3}))\.png")
 
 
 class ReplayServer(ThreadingHTTPServer):
