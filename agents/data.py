@@ -88,6 +88,18 @@ def open_store(data_dir: Path, features: str | None):
     return open_feature_store(path)
 
 
+def make_tokenizer(dataset: str, vocab=None, max_instruction_length: int | None = None, stanza_dir=None):
+    """The tokenizer of a dataset's format (R2R: EnvDrop's; RxR: multilingual, stanza models from
+    ``stanza_dir`` where present); without ``vocab`` it only splits (the world builds the vocabulary)."""
+    from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
+
+    d = DATASET_DEFAULTS[dataset]
+    length = max_instruction_length or d["max_instruction_length"]
+    if d["format"] == "rxr":
+        return MultilingualTokenizer(vocab, encoding_length=length, stanza_dir=stanza_dir)
+    return R2RTokenizer(vocab, encoding_length=length)
+
+
 def build_world(dataset: str, data_dir: Path, split: str, store, tokenizer=None, language=None,
                 max_instruction_length: int | None = None, max_episode_steps: int = 35) -> NavWorld:
     """A :class:`NavWorld` in index mode for one split (the train vocabulary when ``tokenizer``)."""

@@ -16,24 +16,34 @@ from .rollout import greedy_trajectories
 logger = logging.getLogger(__name__)
 
 
-def load_follower(path, device="cpu"):
-    """(Follower in eval mode, tokenizer, checkpoint meta) from a training checkpoint."""
+def load_follower(path, device="cpu", stanza_dir=None):
+    """(Follower in eval mode, tokenizer, checkpoint meta) from a training checkpoint
+    (``stanza_dir``: see :func:`checkpoint_tokenizer`)."""
     tensors, meta = load_checkpoint(path, map_location=device)
     require_trained_follower(path, tensors, meta)
     fcfg = FollowerConfig(**meta["follower_config"])
     model = Follower(fcfg).to(device)
     model.load_state_dict(tensors["follower"])
     model.eval()
-    return model, checkpoint_tokenizer(meta), meta
+    return model, checkpoint_tokenizer(meta, str(path), stanza_dir), meta
 
 
-def checkpoint_tokenizer(meta: dict):
-    """The tokenizer a run trained with (its vocabulary and instruction length), from checkpoint meta."""
-    from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
+def checkpoint_tokenizer(meta: dict, source: str = "the checkpoint", stanza_dir=None):
+    """The tokenizer a run trained with (its vocabulary and instruction length), from checkpoint meta.
+
+    ``stanza_dir`` defaults to the run's ``--stanza-dir`` (then ``$STANZA_RESOURCES_DIR``).
+
+    Raises:
+        vln.tokenizers.TokenizerMismatch: this machine would split a language of the vocabulary
+            with another backend than the one that built it (see :func:`vln.tokenizers.check_tokenizer`).
+    """
+    from vln.tokenizers import check_tokenizer
 
     cfg = meta["config"]
-    cls = MultilingualTokenizer if D.DATASET_DEFAULTS[cfg["dataset"]]["format"] == "rxr" else R2RTokenizer
-    return cls(meta["vocab"], encoding_length=cfg["max_instruction_length"])
+    tok = D.make_tokenizer(cfg["dataset"], meta["vocab"], cfg["max_instruction_length"],
+                           stanza_dir if stanza_dir is not None else cfg.get("stanza_dir"))
+    check_tokenizer(meta.get("tokenizer"), tok, source)
+    return tok
 
 
 def open_matching_store(checkpoint, cfg: dict, dataset: str, data_dir, features: str | None, dim: int):
@@ -55,13 +65,13 @@ def open_matching_store(checkpoint, cfg: dict, dataset: str, data_dir, features:
 
 
 def decode_split(checkpoint, dataset: str, data_dir, split: str, features: str | None = None, device="cpu",
-                 batch_size: int = 64, language: str | None = None):
+                 batch_size: int = 64, language: str | None = None, stanza_dir=None):
     """Greedy trajectories ``{instr_id: [[viewpoint, heading, elevation], ...]}`` of a split.
 
     ``features`` defaults to the encoder the checkpoint was trained with; its dimension must match.
     Returns (trajectories, world).
     """
-    model, tokenizer, meta = load_follower(checkpoint, device)
+    model, tokenizer, meta = load_follower(checkpoint, device, stanza_dir)
     cfg = meta["config"]
     data_dir, store = open_matching_store(checkpoint, cfg, dataset, data_dir, features, model.cfg.feature_dim)
     world = D.build_world(dataset, data_dir, split, store, tokenizer, language or cfg.get("language"),
@@ -98,7 +108,7 @@ def speak_paths(checkpoint, records, data_dir=None, dataset: str = "synthetic", 
     speaker.load_state_dict(state)
     speaker.eval()
     cfg = meta["config"]
-    tokenizer = checkpoint_tokenizer(meta)
+    tokenizer = checkpoint_tokenizer(meta, str(checkpoint))
     data_dir, store = open_matching_store(checkpoint, cfg, dataset, data_dir, features, speaker_cfg.feature_dim)
     records = list(records)
     episodes = [dataclasses.replace(r, instructions=()).episodes(uninstructed="empty")[0] for r in records]

@@ -73,7 +73,9 @@ class EnvConfig:
         features: a feature store path, an open FeatureStore, an encoder name (looked up at
             ``<data_dir>/features/<name>.feats``), or None for zero visual features.
         tokenizer: a tokenizer object (``encode(sentence, max_length) -> (ids, length)``), a vocab
-            file, or None to build the vocabulary from the train split.
+            file, or None to build the vocabulary from the train split (so does a
+            :class:`vln.tokenizers.VocabTokenizer` without a vocabulary, splitting with its settings,
+            e.g. a ``MultilingualTokenizer(stanza_dir=...)``).
         max_instruction_length: tokens (R2R 80, RxR 160).
         max_episode_steps: actions before truncation (35).
         max_candidates: padded candidate slots K; action K is STOP.
@@ -107,14 +109,15 @@ def build_tokenizer(cfg: EnvConfig, data_dir: Path, graph):
 
     cls = MultilingualTokenizer if cfg.dataset == "rxr" else R2RTokenizer
     tok = cfg.tokenizer
-    if tok is not None and not isinstance(tok, (str, os.PathLike)):
-        return tok
-    if tok is not None:
+    if isinstance(tok, (str, os.PathLike)):
         return cls.from_file(tok, encoding_length=cfg.max_instruction_length)
+    if tok is not None and getattr(tok, "vocab", True):
+        return tok
+    # No vocabulary yet: build one from the train split with the given splitter (or the default).
+    splitter = tok if tok is not None else cls(encoding_length=cfg.max_instruction_length)
     kw = {"language": cfg.language} if cfg.dataset == "rxr" else {}
     train = load_split(cfg.dataset, data_dir, "train", **kw)
-    vocab = cls(encoding_length=cfg.max_instruction_length).build_vocab([e.instruction for e in train])
-    return cls(vocab, encoding_length=cfg.max_instruction_length)
+    return splitter.with_vocab(splitter.build_vocab([e.instruction for e in train]))
 
 
 def open_features(features, data_dir: Path):

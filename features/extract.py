@@ -42,6 +42,8 @@ def list_viewpoints(connectivity_dir, scans=None) -> list[tuple[str, str, np.nda
         (scan, viewpoint, (3, 3) float64 pose rotation) in scans.txt / file order.
     """
     scans = list(scans) if scans else read_scans_txt(connectivity_dir)
+    if not scans:
+        raise FileNotFoundError(f"{connectivity_dir} holds neither scans.txt nor any <scan>_connectivity.json")
     out = []
     for scan in scans:
         rec = read_connectivity(connectivity_path(connectivity_dir, scan), scan)
