@@ -9,7 +9,9 @@ The record (one JSON object, the same in every store format and in checkpoint me
      "random": False}                    # True: random weights, for tests and benchmarks only
 
 It lives under ``metadata[RECORD_KEY]`` of a store (``meta.json`` of a ``.feats`` directory, the
-``<file>.meta.json`` sidecar of a TSV). Stores written before records existed may still hold the
+``<file>.meta.json`` sidecar of a TSV) and under ``meta[CHECKPOINT_KEY]`` of every checkpoint trained
+on the store; :func:`check_store` / :func:`check_checkpoint_store` are what training, evaluation,
+export and speaking call before using features. Stores written before records existed may still hold the
 older ``encoder`` / ``weights`` / ``random_weights`` fields, from which a record is rebuilt; a store
 with neither (a released R2R TSV) has *unknown provenance*: it is accepted with a one-line notice
 (``convert_features.py --encoder NAME`` stamps a record on it).
@@ -30,8 +32,10 @@ from vln.errors import VLNError
 
 logger = logging.getLogger(__name__)
 
-#: Key of the record in a store's metadata and in a checkpoint's meta.
+#: Key of the record in a store's metadata.
 RECORD_KEY = "provenance"
+#: Key, in a checkpoint's meta, of the record of the store it was trained on (None: unknown).
+CHECKPOINT_KEY = "feature_provenance"
 FIELDS = ("name", "architecture", "weights", "weights_sha256", "random")
 #: Fields whose disagreement means "another encoder" (``weights_sha256`` too when both are known).
 _IDENTITY = ("name", "architecture", "random")
@@ -144,6 +148,12 @@ def check_store(store, expected: dict | None = None, allow_random: bool = False,
                 f"{store.path} holds features of {describe(rec)} but {expected_from or 'the model'} was trained on "
                 f"{describe(expected)} (differ in {', '.join(diff)}); pass the store of that encoder (--features)")
     return rec
+
+
+def check_checkpoint_store(store, meta: dict, checkpoint, allow_random: bool = False) -> dict | None:
+    """:func:`check_store` against the record a checkpoint's ``meta`` holds under
+    :data:`CHECKPOINT_KEY` (a checkpoint from before records were kept: only the random check)."""
+    return check_store(store, meta.get(CHECKPOINT_KEY), allow_random, f"checkpoint {checkpoint}")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:

@@ -18,6 +18,7 @@ import logging
 import sys
 
 from agents.config import TrainConfig, build_parser
+from features.provenance import FeatureProvenanceError
 from vln.errors import run_script
 
 logger = logging.getLogger(__name__)
@@ -44,4 +45,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    run_script(main, (FileNotFoundError,))  # missing data or features: the message names the command that builds it
+    # missing data or features (the message names the command that builds them), features of another encoder
+    run_script(main, (FileNotFoundError, FeatureProvenanceError))

@@ -1,0 +1,158 @@
+"""features.weights through the registry: every weights format a researcher holds, where they are
+looked for, the offline error, and the provenance each encoder reports."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from clip_archives import write_tiny_clip
+from features.encoders import WeightsUnavailableError, get_encoder
+from features.registry import get_spec
+from features.weights import is_torchscript_archive, read_state_dict
+
+
+@pytest.fixture(scope="module")
+def tiny_rn(tmp_path_factory):
+    return write_tiny_clip(tmp_path_factory.mktemp("weights"), kind="rn")
+
+
+def encode(files, weights, images):
+    enc = get_encoder(str(files["spec"]), weights=str(weights), device="cpu")
+    return enc, enc(images, grid=True)
+
+
+def test_openai_torchscript_archive_gives_the_features_of_the_same_state_dict(tiny_rn):
+    """The archive (OpenAI's layout, float16 weights) and the open_clip .bin / .safetensors of the
+    same values give identical pooled and grid features through the registry."""
+    assert is_torchscript_archive(tiny_rn["openai"]) and not is_torchscript_archive(tiny_rn["bin"])
+    images = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 255
+    enc, (pooled, grid) = encode(tiny_rn, tiny_rn["openai"], images)
+    assert pooled.shape == (3, 64) and grid.shape == (3, 512, 2, 2)
+    assert not enc.random_weights and enc.weights == "tiny_clip_rn.pt" and len(enc.weights_sha256) == 64
+    for fmt in ("bin", "safetensors"):
+        _, (p2, g2) = encode(tiny_rn, tiny_rn[fmt], images)
+        assert torch.equal(p2, pooled) and torch.equal(g2, grid), fmt
+    # random weights would differ: the file really was read
+    rnd = get_encoder(str(tiny_rn["spec"]), weights="random", device="cpu")
+    assert not torch.allclose(rnd(images), pooled, atol=1e-3)
+
+
+def test_archive_is_what_open_clips_openai_loader_reads(tiny_rn):
+    import open_clip
+
+    model = open_clip.load_openai_model(str(tiny_rn["openai"]), device="cpu")
+    ours = read_state_dict(tiny_rn["openai"])
+    theirs = model.state_dict()
+    assert set(ours) == set(theirs) and "input_resolution" not in ours
+    assert ours["visual.conv1.weight"].dtype == torch.float16  # as OpenAI's files hold it
+    assert all(torch.equal(ours[k].float(), theirs[k].float()) for k in ours)
+
+
+def test_vit_archive_loads_too(tmp_path):
+    files = write_tiny_clip(tmp_path, kind="vit")
+    images = torch.rand(2, 3, 64, 64) * 255
+    _, (pooled, grid) = encode(files, files["openai"], images)
+    _, (p2, g2) = encode(files, files["safetensors"], images)
+    assert grid.shape == (2, 64, 2, 2) and torch.equal(p2, pooled) and torch.equal(g2, grid)
+
+
+def test_weights_dir_finds_each_accepted_layout(tiny_rn, tmp_path, monkeypatch):
+    """$CLIPVIL_WEIGHTS_DIR holding <file>.pt, a <stem>/ snapshot folder, or a Hugging Face hub cache."""
+    spec_path = str(tiny_rn["spec"])
+    monkeypatch.setenv("CLIPVIL_WEIGHTS_DIR", str(tiny_rn["openai"].parent))
+    assert get_encoder(spec_path, device="cpu").weights == "tiny_clip_rn.pt"
+    snap = tmp_path / "snap"
+    (snap / "tiny_clip_rn").mkdir(parents=True)
+    os.symlink(tiny_rn["safetensors"], snap / "tiny_clip_rn" / "open_clip_model.safetensors")
+    monkeypatch.setenv("CLIPVIL_WEIGHTS_DIR", str(snap))
+    assert get_encoder(spec_path, device="cpu").weights == "open_clip_model.safetensors"
+    # a folder passed as --weights: the snapshot itself
+    assert get_encoder(spec_path, weights=str(snap / "tiny_clip_rn"), device="cpu").weights_sha256 == \
+        get_encoder(spec_path, weights=str(tiny_rn["safetensors"]), device="cpu").weights_sha256
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("CLIPVIL_WEIGHTS_DIR", str(empty))
+    with pytest.raises(WeightsUnavailableError) as err:
+        get_encoder(spec_path, device="cpu")
+    assert f"no weights in CLIPVIL_WEIGHTS_DIR={empty}: expected 'tiny_clip_rn.pt'" in str(err.value)
+    assert "--weights PATH" in str(err.value)
+
+
+def test_hub_cache_is_read_without_network(tmp_path, monkeypatch):
+    """A pre-filled Hugging Face cache (the layout huggingface_hub writes) is used for the
+    default tag, as with HF_HUB_OFFLINE=1; here RN50's openai tag with a tiny stand-in file."""
+    from features.weights import CacheSources, find_in_hf_cache, search_weights_dir
+
+    snap = tmp_path / "hub" / "models--timm--resnet50_clip.openai" / "snapshots" / ("a" * 40)
+    snap.mkdir(parents=True)
+    (snap / "open_clip_model.safetensors").write_bytes(b"stand-in")
+    (tmp_path / "hub" / "models--timm--resnet50_clip.openai" / "refs").mkdir()
+    (tmp_path / "hub" / "models--timm--resnet50_clip.openai" / "refs" / "main").write_text("a" * 40)
+    files = (("timm/resnet50_clip.openai", "open_clip_model.safetensors"),
+             ("timm/resnet50_clip.openai", "open_clip_pytorch_model.bin"))
+    assert find_in_hf_cache(tmp_path / "hub", files) == snap / "open_clip_model.safetensors"
+    assert search_weights_dir(get_spec("clip_r50"), tmp_path / "hub", CacheSources(hf_files=files)) == \
+        snap / "open_clip_model.safetensors"
+    from features.encoders import open_clip_sources
+
+    assert open_clip_sources(get_spec("clip_r50"))("openai").hf_files == files
+
+
+def test_a_file_of_another_architecture_is_one_clear_error(tiny_rn, tmp_path):
+    with pytest.raises(WeightsUnavailableError, match=r"tiny_clip_rn\.pt does not hold RN50x4-quickgelu weights"):
+        get_encoder("clip_r50x4", weights=str(tiny_rn["openai"]), device="cpu")
+    junk = tmp_path / "RN50.pt"
+    junk.write_bytes(b"not weights")
+    with pytest.raises(ValueError, match="RN50.pt: is not a weights file"):
+        get_encoder("clip_r50", weights=str(junk), device="cpu")
+    with pytest.raises(WeightsUnavailableError, match="does not exist"):
+        get_encoder("clip_r50", weights=str(tmp_path / "nope.pt"), device="cpu")
+
+
+def test_torchvision_resnet_reads_its_imagenet_file(tmp_path, monkeypatch):
+    import dataclasses
+
+    import torchvision
+
+    spec = dataclasses.replace(get_spec("imagenet_r152"), name="tiny_r18", architecture="resnet18",
+                               weights_file="resnet18-f37072fd.pth", pooled_dim=512, grid_dim=512)
+    net = torchvision.models.resnet18(weights=None).eval()
+    torch.save(net.state_dict(), tmp_path / "resnet18-f37072fd.pth")
+    monkeypatch.setenv("CLIPVIL_WEIGHTS_DIR", str(tmp_path))
+    from features.encoders import build_torchvision_resnet
+
+    enc = build_torchvision_resnet(spec, None)
+    assert enc.weights == "resnet18-f37072fd.pth" and not enc.random_weights
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = torch.nn.Sequential(*list(net.children())[:-2])(enc.normalize(x * 255))
+    torch.testing.assert_close(enc(x * 255, grid=True)[1], ref)
+
+
+@pytest.mark.slow
+def test_offline_without_weights_fails_at_once_with_one_message(tmp_path):
+    """No network and no local file: one error line, in seconds, naming the file expected, the
+    folders searched and the flag / variable; no hub retries, no warning printed.
+    (A subprocess, because huggingface_hub reads HF_HUB_OFFLINE at import time.)"""
+    code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
+            "import time; from features.encoders import get_encoder, WeightsUnavailableError\n"
+            "t = time.perf_counter()\n"
+            "try:\n"
+            "    get_encoder('clip_r50x4', device='cpu')\n"
+            "except WeightsUnavailableError as e:\n"
+            "    print('ERROR:', e); print('SECONDS', time.perf_counter() - t)\n")
+    for offline in ({"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "https://no-such-host.invalid"}):
+        env = {k: v for k, v in os.environ.items() if k not in ("CLIPVIL_WEIGHTS_DIR", "HF_HUB_OFFLINE")}
+        env.update(HF_HOME=str(tmp_path / "hf"), HOME=str(tmp_path), **offline)
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        lines = run.stdout.splitlines()
+        assert lines[0].startswith("ERROR:"), run.stdout + run.stderr
+        assert "'RN50x4.pt'" in lines[0] and "CLIPVIL_WEIGHTS_DIR" in lines[0] and "--weights PATH" in lines[0]
+        assert str(tmp_path / "hf" / "hub") in lines[0]  # the folder searched
+        assert float(lines[1].split()[1]) < 5.0
+        assert "WARNING" not in run.stderr and "Retrying" not in run.stderr, run.stderr
