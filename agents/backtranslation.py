@@ -23,7 +23,7 @@ import torch
 
 from envs.batch import NavBatch
 from envs.world import NavWorld
-from features.provenance import check_checkpoint_store
+from features.provenance import CHECKPOINT_KEY, check_checkpoint_store
 from vln.datasets.aug_paths import sample_aug_paths
 
 from .checkpoint import load_checkpoint, require_trained_follower, save_checkpoint
@@ -137,7 +137,7 @@ class BackTranslationTask:
         tensors, meta = self.speaker_task.state()
         save_checkpoint(self.speaker_path, tensors, {"vocab": list(t.tokenizer.vocab), "task": meta,
                                                      "config": t.cfg.to_dict(), "speaker_iters": iters,
-                                                     "history": [bleu]})
+                                                     "history": [bleu], CHECKPOINT_KEY: t.feature_record})
 
     # ------------------------------------------------------------------ training
     def augmented_batch(self) -> tuple[np.ndarray, torch.Tensor | None]:

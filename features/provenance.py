@@ -47,12 +47,13 @@ class FeatureProvenanceError(VLNError, ValueError):
     not asked for; the message names the store, both encoders and the flag that overrides."""
 
 
-def encoder_record(name: str, architecture: str, weights: str | None, weights_sha256: str | None = None,
+def encoder_record(name: str, architecture: str | None, weights: str | None, weights_sha256: str | None = None,
                    random: bool = False) -> dict:
     """The provenance record (see the module docstring); ``weights`` is reduced to a file name."""
     if weights is not None and (os.sep in str(weights) or str(weights).startswith(".")):
         weights = Path(str(weights)).name
-    return {"name": str(name), "architecture": str(architecture), "weights": None if weights is None else str(weights),
+    return {"name": str(name), "architecture": None if architecture is None else str(architecture),
+            "weights": None if weights is None else str(weights),
             "weights_sha256": weights_sha256, "random": bool(random)}
 
 
@@ -90,7 +91,7 @@ def store_record(metadata: dict) -> dict | None:
         return {k: rec.get(k) for k in FIELDS}
     enc = metadata.get("encoder")
     if isinstance(enc, dict) and enc.get("name"):
-        return encoder_record(enc["name"], enc.get("architecture", "?"), metadata.get("weights"), None,
+        return encoder_record(enc["name"], enc.get("architecture"), metadata.get("weights"), None,
                               bool(metadata.get("random_weights")))
     return None
 

@@ -109,28 +109,22 @@ def get_spec(name: str) -> EncoderSpec:
 
 def load_spec_file(path) -> EncoderSpec:
     """A spec from a JSON file holding :meth:`EncoderSpec.to_dict` (e.g. a small open_clip CLIP
-    whose ``options`` give ``embed_dim`` / ``vision_cfg`` / ``text_cfg``), registered under its
-    ``name`` when that name is free (the same spec again is fine).
+    whose ``options`` give ``embed_dim`` / ``vision_cfg`` / ``text_cfg``). It is not registered:
+    the file is the name (stores record its ``name`` and ``architecture``).
 
     Raises:
         DataFormatError: unreadable file, or a field missing or of the wrong type.
-        ValueError: its name is registered with another spec.
     """
     import json
 
     from vln.errors import DataFormatError
 
     try:
-        spec = EncoderSpec.from_dict(json.loads(open(path).read()))
+        return EncoderSpec.from_dict(json.loads(open(path).read()))
     except OSError as e:
         raise DataFormatError(path, None, None, f"cannot be read as an encoder spec ({e})") from None
     except (ValueError, TypeError, KeyError) as e:
         raise DataFormatError(path, None, None, f"is not an encoder spec (EncoderSpec.to_dict() JSON): {e}") from None
-    if spec.name in ENCODERS:
-        if ENCODERS.get(spec.name) != spec:
-            raise ValueError(f"{path}: encoder name {spec.name!r} is registered with another spec; rename it")
-        return spec
-    return register_encoder(spec)
 
 
 def _clip(name, arch, size, pooled, grid, stride, weights_file):
