@@ -155,7 +155,14 @@ def open_clip_sources(spec: EncoderSpec, cache_dir=None) -> "callable":
         host = host or (urlparse(cfg["url"]).hostname if cfg.get("url") else None)
         return CacheSources(hf_files=hf_files, hf_cache=cache_dir, cached=cached,
                             cache_dirs=(cache_dir or _hf_cache_dir(), url_dir), host=host,
-                            fetch=lambda: P.download_pretrained(cfg, cache_dir=cache_dir))
+                            fetch=lambda: P.download_pretrained(cfg, cache_dir=cache_dir), known=known)
+
+    # OpenAI's release URLs hold each file's SHA-256: .../clip/models/<sha256>/RN50x4.pt
+    known = {}
+    for tag in open_clip.list_pretrained_tags_by_model(spec.architecture):
+        url = P.get_pretrained_cfg(spec.architecture, tag).get("url", "")
+        if "openaipublic" in url:
+            known[url.split("/")[-2]] = tag
 
     return sources
 
@@ -176,10 +183,11 @@ def build_open_clip(spec: EncoderSpec, weights, cache_dir=None) -> ImageEncoder:
     import open_clip
 
     source = locate_weights(spec, weights, open_clip_sources(spec, cache_dir))
+    state = None if source.path is None else read_state_dict(source.path)  # a bad file fails before the build
     with quiet_random_init():
         model = open_clip.create_model(spec.architecture, pretrained=None, **spec.options)
-    if source.path is not None:
-        load_into(model, read_state_dict(source.path), source.path, spec)
+    if state is not None:
+        load_into(model, state, source.path, spec)
     return OpenClipEncoder(spec, model.visual, source)
 
 
@@ -202,8 +210,15 @@ def torchvision_sources(spec: EncoderSpec, cache_dir=None) -> "callable":
             torch.hub.download_url_to_file(url, str(dst))
             return dst
 
-        return CacheSources(cached=(dst,), cache_dirs=(ckpt_dir,), host=urlparse(url).hostname, fetch=fetch)
+        return CacheSources(cached=(dst,), cache_dirs=(ckpt_dir,), host=urlparse(url).hostname, fetch=fetch,
+                            known=known)
 
+    # torchvision's file names end in the first 8 hex digits of their SHA-256: resnet152-394f9c45.pth
+    known = {}
+    for w in torchvision.models.get_model_weights(spec.architecture):
+        stem = os.path.splitext(os.path.basename(w.url))[0]
+        if "-" in stem:
+            known[stem.rsplit("-", 1)[1]] = w.name
     return sources
 
 
@@ -212,9 +227,10 @@ def build_torchvision_resnet(spec: EncoderSpec, weights, cache_dir=None) -> Imag
     import torchvision
 
     source = locate_weights(spec, weights, torchvision_sources(spec, cache_dir))
+    state = None if source.path is None else read_state_dict(source.path)
     net = getattr(torchvision.models, spec.architecture)(weights=None)
-    if source.path is not None:
-        load_into(net, read_state_dict(source.path), source.path, spec)
+    if state is not None:
+        load_into(net, state, source.path, spec)
     trunk = torch.nn.Sequential(*list(net.children())[:-2])  # drop avgpool + fc
     return TorchvisionResNetEncoder(spec, trunk, source)
 

@@ -16,9 +16,11 @@ older ``encoder`` / ``weights`` / ``random_weights`` fields, from which a record
 with neither (a released R2R TSV) has *unknown provenance*: it is accepted with a one-line notice
 (``convert_features.py --encoder NAME`` stamps a record on it).
 
-Two records *match* when name, architecture and ``random`` agree and, where both name a file
-hash, the hashes agree (weights named only by a tag or file name are not compared: the same
-OpenAI weights travel as ``RN50x4.pt``, ``open_clip_pytorch_model.bin`` or the ``openai`` tag).
+Two records are of *the same encoder* when name, architecture and ``random`` agree; anything else
+is refused. Two files of the same encoder with different hashes are only reported (one warning
+line): the same OpenAI weights travel as ``RN50x4.pt`` and as open_clip / Hugging Face
+``.bin`` / ``.safetensors`` files whose bytes differ (OpenAI's own files are recognised by their
+published SHA-256 and recorded as the ``openai`` tag).
 NumPy and the standard library only (``import features`` stays light).
 """
 from __future__ import annotations
@@ -37,7 +39,7 @@ RECORD_KEY = "provenance"
 #: Key, in a checkpoint's meta, of the record of the store it was trained on (None: unknown).
 CHECKPOINT_KEY = "feature_provenance"
 FIELDS = ("name", "architecture", "weights", "weights_sha256", "random")
-#: Fields whose disagreement means "another encoder" (``weights_sha256`` too when both are known).
+#: Fields whose disagreement means "another encoder".
 _IDENTITY = ("name", "architecture", "random")
 _noticed: set = set()
 
@@ -107,14 +109,17 @@ def describe(record: dict | None) -> str:
 
 
 def mismatch(a: dict, b: dict) -> list[str]:
-    """Fields on which two records disagree (empty: the same encoder)."""
-    diff = [k for k in _IDENTITY if a.get(k) != b.get(k)]
-    if a.get("weights_sha256") and b.get("weights_sha256") and a["weights_sha256"] != b["weights_sha256"]:
-        diff.append("weights_sha256")
-    return diff
+    """Identity fields on which two records disagree (empty: the same encoder)."""
+    return [k for k in _IDENTITY if a.get(k) != b.get(k)]
 
 
-def check_store(store, expected: dict | None = None, allow_random: bool = False, expected_from: str = "") -> dict | None:
+def other_weights(a: dict, b: dict) -> bool:
+    """True when both records name a weights file hash and the hashes differ."""
+    return bool(a.get("weights_sha256") and b.get("weights_sha256") and a["weights_sha256"] != b["weights_sha256"])
+
+
+def check_store(store, expected: dict | None = None, allow_random: bool = False,
+                expected_from: str = "") -> dict | None:
     """Check that a feature store may be used; returns its record (None: unknown provenance).
 
     Args:
@@ -148,6 +153,9 @@ def check_store(store, expected: dict | None = None, allow_random: bool = False,
             raise FeatureProvenanceError(
                 f"{store.path} holds features of {describe(rec)} but {expected_from or 'the model'} was trained on "
                 f"{describe(expected)} (differ in {', '.join(diff)}); pass the store of that encoder (--features)")
+        if other_weights(rec, expected):
+            logger.warning("%s holds features of %s; %s was trained on %s: another weights file of the same encoder",
+                           store.path, describe(rec), expected_from or "the model", describe(expected))
     return rec
 
 

@@ -137,7 +137,8 @@ def write_feature_store(path: str | os.PathLike, items, metadata: dict, dtype=np
     return write_feats(path, items, metadata, dtype=dtype)
 
 
-def convert_feature_store(src: str | os.PathLike, dst: str | os.PathLike, dtype=None, record: dict | None = None) -> Path:
+def convert_feature_store(src: str | os.PathLike, dst: str | os.PathLike, dtype=None,
+                          record: dict | None = None) -> Path:
     """Copy every record of ``src`` to ``dst`` (TSV <-> .feats), streaming one record at a time.
 
     Args:

@@ -26,7 +26,7 @@ import socket
 import threading
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -80,6 +80,8 @@ class CacheSources:
         cache_dirs: the folders searched, for messages.
         host: the download host probed before a download.
         fetch: downloads and returns the file path (called only when the host answers).
+        known: ``{sha256 prefix: tag}`` of released files (OpenAI publishes each file's SHA-256,
+            torchvision its first 8 hex digits): such a file is recorded as its tag.
     """
 
     hf_files: tuple = ()
@@ -88,6 +90,7 @@ class CacheSources:
     cache_dirs: tuple = ()
     host: str | None = None
     fetch: Callable[[], str] | None = None
+    known: dict = field(default_factory=dict)
 
 
 def weights_advice(spec: EncoderSpec) -> str:
@@ -179,9 +182,13 @@ def host_reachable(host: str | None, timeout: float = 3.0) -> bool:
     return bool(result and result[0])
 
 
-def _source(path: Path, label: str | None = None) -> WeightsSource:
+def _source(path: Path, label: str | None = None, known: dict | None = None) -> WeightsSource:
+    """The source of a file: labelled ``label``, else the tag of a released file it is, else its name."""
     path = Path(path)
-    return WeightsSource(path, label or path.name, sha256_file(path))
+    digest = sha256_file(path)
+    if label is None:
+        label = next((tag for prefix, tag in (known or {}).items() if digest.startswith(prefix)), path.name)
+    return WeightsSource(path, label, digest)
 
 
 def locate_weights(spec: EncoderSpec, weights, sources_for_tag: Callable[[str], CacheSources]) -> WeightsSource:
@@ -202,13 +209,13 @@ def locate_weights(spec: EncoderSpec, weights, sources_for_tag: Callable[[str], 
     if weights is not None:
         w = Path(str(weights))
         if w.is_file():
-            return _source(w)
+            return _source(w, known=default_sources.known)
         if w.is_dir():
             hit = search_weights_dir(spec, w, default_sources) or find_in_folder(w)
             if hit is None:
                 raise WeightsUnavailableError(f"encoder {spec.name!r}: no weights in folder {w}: expected "
                                               f"{_expected_names(spec)}; {weights_advice(spec)}")
-            return _source(hit)
+            return _source(hit, known=default_sources.known)
         if os.sep in str(weights) or str(weights).endswith(_WEIGHT_SUFFIXES):
             raise WeightsUnavailableError(f"encoder {spec.name!r}: weights file {w} does not exist; "
                                           f"{weights_advice(spec)}")
@@ -220,14 +227,16 @@ def locate_weights(spec: EncoderSpec, weights, sources_for_tag: Callable[[str], 
         if hit is None:
             raise WeightsUnavailableError(f"encoder {spec.name!r}: no weights in {WEIGHTS_DIR_ENV}={wdir}: expected "
                                           f"{_expected_names(spec)}; {weights_advice(spec)}")
-        return _source(hit)
-    hit = find_in_hf_cache(sources.hf_cache, sources.hf_files) or next((Path(p) for p in sources.cached if Path(p).is_file()), None)
+        return _source(hit, known=sources.known)
+    hit = find_in_hf_cache(sources.hf_cache, sources.hf_files) or next(
+        (Path(p) for p in sources.cached if Path(p).is_file()), None)
     if hit is not None:
         return _source(hit, tag)
     searched = ", ".join(str(d) for d in sources.cache_dirs) or "no cache"
     if sources.fetch is None or not host_reachable(sources.host):
         raise WeightsUnavailableError(
-            f"encoder {spec.name!r}: offline and no local {spec.weights_file!r} ({WEIGHTS_DIR_ENV} is not set; "
+            f"encoder {spec.name!r}: {'offline and ' if sources.fetch else ''}no local {spec.weights_file!r} "
+            f"({WEIGHTS_DIR_ENV} is not set; "
             f"searched {searched}); {weights_advice(spec)}")
     logger.info("encoder %s: downloading weights %r", spec.name, tag)
     try:

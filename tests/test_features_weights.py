@@ -2,6 +2,7 @@
 looked for, the offline error, and the provenance each encoder reports."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -104,8 +105,12 @@ def test_hub_cache_is_read_without_network(tmp_path, monkeypatch):
 
 
 def test_a_file_of_another_architecture_is_one_clear_error(tiny_rn, tmp_path):
-    with pytest.raises(WeightsUnavailableError, match=r"tiny_clip_rn\.pt does not hold RN50x4-quickgelu weights"):
-        get_encoder("clip_r50x4", weights=str(tiny_rn["openai"]), device="cpu")
+    from clip_archives import tiny_clip_spec
+    from features.encoders import build_open_clip
+
+    with pytest.raises(WeightsUnavailableError, match=r"tiny_clip_rn\.pt does not hold ViT-B-32-quickgelu weights: "
+                                                      r"\d+ missing \(first visual\.class_embedding\)"):
+        build_open_clip(tiny_clip_spec("vit"), str(tiny_rn["openai"]))
     junk = tmp_path / "RN50.pt"
     junk.write_bytes(b"not weights")
     with pytest.raises(ValueError, match="RN50.pt: is not a weights file"):
@@ -115,8 +120,6 @@ def test_a_file_of_another_architecture_is_one_clear_error(tiny_rn, tmp_path):
 
 
 def test_torchvision_resnet_reads_its_imagenet_file(tmp_path, monkeypatch):
-    import dataclasses
-
     import torchvision
 
     spec = dataclasses.replace(get_spec("imagenet_r152"), name="tiny_r18", architecture="resnet18",
@@ -138,25 +141,28 @@ def test_torchvision_resnet_reads_its_imagenet_file(tmp_path, monkeypatch):
 def test_offline_without_weights_fails_at_once_with_one_message(tmp_path):
     """No network and no local file: one error line, in seconds, naming the file expected, the
     folders searched and the flag / variable; no hub retries, no warning printed.
-    (A subprocess, because huggingface_hub reads HF_HUB_OFFLINE at import time.)"""
-    code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
-            "import time, open_clip, torchvision  # imports are not what is timed\n"
+    (A subprocess: huggingface_hub reads HF_HOME and HF_ENDPOINT at import time.)"""
+    code = ("import logging, os, time; logging.basicConfig(level=logging.INFO)\n"
+            "import open_clip, torchvision  # imports are not what is timed\n"
             "from features.encoders import get_encoder, WeightsUnavailableError\n"
-            "t = time.perf_counter()\n"
-            "try:\n"
-            "    get_encoder('clip_r50x4', device='cpu')\n"
-            "except WeightsUnavailableError as e:\n"
-            "    print('ERROR:', e); print('SECONDS', time.perf_counter() - t)\n")
-    for offline in ({"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "https://no-such-host.invalid"}):
-        env = {k: v for k, v in os.environ.items() if k not in ("CLIPVIL_WEIGHTS_DIR", "HF_HUB_OFFLINE")}
-        env.update(HF_HOME=str(tmp_path / "hf"), HOME=str(tmp_path), **offline)
-        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-        lines = run.stdout.splitlines()
-        assert lines[0].startswith("ERROR:"), run.stdout + run.stderr
-        assert "'RN50x4.pt'" in lines[0] and "CLIPVIL_WEIGHTS_DIR" in lines[0] and "--weights PATH" in lines[0]
-        assert str(tmp_path / "hf" / "hub") in lines[0]  # the folder searched
-        assert float(lines[1].split()[1]) < 5.0  # was 59 s of hub retries
-        assert "WARNING" not in run.stderr and "Retrying" not in run.stderr, run.stderr
+            "for offline in ('1', ''):  # HF_HUB_OFFLINE=1, then a hub host that does not resolve\n"
+            "    os.environ['HF_HUB_OFFLINE'] = offline\n"
+            "    t = time.perf_counter()\n"
+            "    try:\n"
+            "        get_encoder('clip_r50x4', device='cpu')\n"
+            "    except WeightsUnavailableError as e:\n"
+            "        print('ERROR:', e); print('SECONDS', time.perf_counter() - t)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("CLIPVIL_WEIGHTS_DIR", "HF_HUB_OFFLINE")}
+    env.update(HF_HOME=str(tmp_path / "hf"), HOME=str(tmp_path), HF_ENDPOINT="https://no-such-host.invalid")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    lines = run.stdout.splitlines()
+    assert len(lines) == 4, run.stdout + run.stderr
+    for error, seconds in (lines[:2], lines[2:]):
+        assert error.startswith("ERROR:"), run.stdout + run.stderr
+        assert "'RN50x4.pt'" in error and "CLIPVIL_WEIGHTS_DIR" in error and "--weights PATH" in error
+        assert str(tmp_path / "hf" / "hub") in error  # the folder searched
+        assert float(seconds.split()[1]) < 5.0  # was 59 s of hub retries
+    assert "WARNING" not in run.stderr and "Retrying" not in run.stderr, run.stderr
 
 
 def test_extraction_from_the_archive_records_the_file_and_equals_the_state_dict_store(tiny_rn, tmp_path):
@@ -177,3 +183,19 @@ def test_extraction_from_the_archive_records_the_file_and_equals_the_state_dict_
                             "weights_sha256": sha256_file(tiny_rn["openai"]), "random": False}
     assert len(a) == 3 and a.dim == 64
     np.testing.assert_array_equal(a.as_array(), b.as_array())
+
+
+def test_a_released_file_is_recorded_as_its_tag(tiny_rn):
+    """OpenAI publishes each file's SHA-256 (torchvision the first 8 digits): such a file, under
+    any name, is recorded as the ``openai`` tag, so stores from RN50x4.pt and from the tag agree."""
+    from features.encoders import open_clip_sources
+    from features.provenance import sha256_file
+    from features.weights import CacheSources, locate_weights
+
+    digest = sha256_file(tiny_rn["openai"])
+    spec = dataclasses.replace(tiny_rn["spec_obj"], weights_tag="openai")
+    known = locate_weights(spec, tiny_rn["openai"], lambda tag: CacheSources(known={digest[:8]: "openai"}))
+    assert (known.label, known.sha256) == ("openai", digest)
+    assert locate_weights(spec, tiny_rn["openai"], lambda tag: CacheSources()).label == "tiny_clip_rn.pt"
+    official = open_clip_sources(get_spec("clip_r50x4"))("openai").known
+    assert official == {"7e526bd135e493cef0776de27d5f42653e6b4c8bf9e0f653bb11773263205fdd": "openai"}
