@@ -15,6 +15,7 @@ import logging
 import os
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlparse
 
 import torch
@@ -131,7 +132,7 @@ def quiet_random_init():
         root.removeFilter(drop)
 
 
-def open_clip_sources(spec: EncoderSpec, cache_dir=None) -> "callable":
+def open_clip_sources(spec: EncoderSpec, cache_dir=None) -> Callable[[str], CacheSources]:
     """``tag -> CacheSources`` of open_clip's pretrained table for ``spec.architecture``."""
     import open_clip
     from open_clip import pretrained as P
@@ -191,7 +192,7 @@ def build_open_clip(spec: EncoderSpec, weights, cache_dir=None) -> ImageEncoder:
     return OpenClipEncoder(spec, model.visual, source)
 
 
-def torchvision_sources(spec: EncoderSpec, cache_dir=None) -> "callable":
+def torchvision_sources(spec: EncoderSpec, cache_dir=None) -> Callable[[str], CacheSources]:
     """``tag -> CacheSources`` of a torchvision weights enum (files cached under torch hub)."""
     import torchvision
 

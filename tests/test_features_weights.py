@@ -84,24 +84,29 @@ def test_weights_dir_finds_each_accepted_layout(tiny_rn, tmp_path, monkeypatch):
     assert "--weights PATH" in str(err.value)
 
 
-def test_hub_cache_is_read_without_network(tmp_path, monkeypatch):
-    """A pre-filled Hugging Face cache (the layout huggingface_hub writes) is used for the
-    default tag, as with HF_HUB_OFFLINE=1; here RN50's openai tag with a tiny stand-in file."""
-    from features.weights import CacheSources, find_in_hf_cache, search_weights_dir
+def test_hub_cache_is_read_without_network(tiny_rn, tmp_path, monkeypatch):
+    """A pre-filled Hugging Face cache (the layout huggingface_hub writes) serves the default tag
+    with no network, as with HF_HUB_OFFLINE=1: here RN50's ``openai`` entry holds the tiny weights."""
+    from features.encoders import build_open_clip, open_clip_sources
 
-    snap = tmp_path / "hub" / "models--timm--resnet50_clip.openai" / "snapshots" / ("a" * 40)
-    snap.mkdir(parents=True)
-    (snap / "open_clip_model.safetensors").write_bytes(b"stand-in")
-    (tmp_path / "hub" / "models--timm--resnet50_clip.openai" / "refs").mkdir()
-    (tmp_path / "hub" / "models--timm--resnet50_clip.openai" / "refs" / "main").write_text("a" * 40)
-    files = (("timm/resnet50_clip.openai", "open_clip_model.safetensors"),
-             ("timm/resnet50_clip.openai", "open_clip_pytorch_model.bin"))
-    assert find_in_hf_cache(tmp_path / "hub", files) == snap / "open_clip_model.safetensors"
-    assert search_weights_dir(get_spec("clip_r50"), tmp_path / "hub", CacheSources(hf_files=files)) == \
-        snap / "open_clip_model.safetensors"
-    from features.encoders import open_clip_sources
-
-    assert open_clip_sources(get_spec("clip_r50"))("openai").hf_files == files
+    monkeypatch.delenv("CLIPVIL_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    repo = tmp_path / "hub" / "models--timm--resnet50_clip.openai"
+    (repo / "snapshots" / ("a" * 40)).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    os.symlink(tiny_rn["safetensors"], repo / "snapshots" / ("a" * 40) / "open_clip_model.safetensors")
+    assert open_clip_sources(get_spec("clip_r50"))("openai").hf_files == (
+        ("timm/resnet50_clip.openai", "open_clip_model.safetensors"),
+        ("timm/resnet50_clip.openai", "open_clip_pytorch_model.bin"))
+    spec = dataclasses.replace(tiny_rn["spec_obj"], weights_tag="openai")  # RN50-quickgelu's tag
+    enc = build_open_clip(spec, None, cache_dir=tmp_path / "hub")
+    assert enc.weights == "openai" and enc.weights_path.endswith("open_clip_model.safetensors")
+    images = torch.rand(2, 3, 64, 64) * 255
+    torch.testing.assert_close(enc(images), build_open_clip(tiny_rn["spec_obj"], tiny_rn["openai"])(images))
+    # the cache folder as CLIPVIL_WEIGHTS_DIR works too
+    monkeypatch.setenv("CLIPVIL_WEIGHTS_DIR", str(tmp_path / "hub"))
+    assert build_open_clip(dataclasses.replace(spec, weights_file="RN50.pt"), None).weights_sha256 == enc.weights_sha256
 
 
 def test_a_file_of_another_architecture_is_one_clear_error(tiny_rn, tmp_path):
