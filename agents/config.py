@@ -50,6 +50,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "random seed"})
     out: str | None = field(default=None, metadata={"help": "run directory (default runs/<mode>__<features>__<seed>__<time>); an existing one resumes"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
+    allow_random_features: bool = field(default=False, metadata={"help": "accept features extracted with random weights (tests and benchmarks only)"})
     no_auto_data: bool = field(default=False, metadata={"help": "never generate the synthetic world / features; print the commands"})
     progress: bool = field(default=True, metadata={"help": "progress bar"})
 

@@ -7,6 +7,8 @@ import logging
 import numpy as np
 import torch
 
+from features.provenance import check_checkpoint_store
+
 from . import data as D
 from .bank import FeatureBank
 from .checkpoint import load_checkpoint, require_trained_follower
@@ -46,14 +48,18 @@ def checkpoint_tokenizer(meta: dict, source: str = "the checkpoint", stanza_dir=
     return tok
 
 
-def open_matching_store(checkpoint, cfg: dict, dataset: str, data_dir, features: str | None, dim: int):
+def open_matching_store(checkpoint, meta: dict, dataset: str, data_dir, features: str | None, dim: int,
+                        allow_random_features: bool = False):
     """(data_dir, feature store or None) for decoding with a model trained on ``dim``-d features.
 
-    ``features`` defaults to the encoder of the run (``cfg["features"]``).
+    ``features`` defaults to the encoder of the run (``meta["config"]["features"]``).
 
     Raises:
         ValueError: the store's feature dimension differs from ``dim``.
+        FeatureProvenanceError: the store was made by another encoder than the one the checkpoint
+            was trained on, or with random weights and ``allow_random_features`` is False.
     """
+    cfg = meta["config"]
     features = cfg["features"] if features is None else features
     data_dir = D.checked_data_dir(dataset, data_dir)
     store = D.open_store(data_dir, features)
@@ -61,19 +67,22 @@ def open_matching_store(checkpoint, cfg: dict, dataset: str, data_dir, features:
     if got != dim:
         raise ValueError(f"checkpoint {checkpoint} was trained on {dim}-d features ({cfg['features']!r}) "
                          f"but {features!r} has {got}")
+    check_checkpoint_store(store, meta, checkpoint, allow_random_features)
     return data_dir, store
 
 
 def decode_split(checkpoint, dataset: str, data_dir, split: str, features: str | None = None, device="cpu",
-                 batch_size: int = 64, language: str | None = None, stanza_dir=None):
+                 batch_size: int = 64, language: str | None = None, stanza_dir=None,
+                 allow_random_features: bool = False):
     """Greedy trajectories ``{instr_id: [[viewpoint, heading, elevation], ...]}`` of a split.
 
-    ``features`` defaults to the encoder the checkpoint was trained with; its dimension must match.
-    Returns (trajectories, world).
+    ``features`` defaults to the encoder the checkpoint was trained with; its dimension and encoder
+    must match (:func:`open_matching_store`). Returns (trajectories, world).
     """
     model, tokenizer, meta = load_follower(checkpoint, device, stanza_dir)
     cfg = meta["config"]
-    data_dir, store = open_matching_store(checkpoint, cfg, dataset, data_dir, features, model.cfg.feature_dim)
+    data_dir, store = open_matching_store(checkpoint, meta, dataset, data_dir, features, model.cfg.feature_dim,
+                                          allow_random_features)
     world = D.build_world(dataset, data_dir, split, store, tokenizer, language or cfg.get("language"),
                           cfg["max_instruction_length"], cfg["max_actions"])
     bank = FeatureBank(world.features, device)
@@ -83,13 +92,14 @@ def decode_split(checkpoint, dataset: str, data_dir, split: str, features: str |
 
 
 def speak_paths(checkpoint, records, data_dir=None, dataset: str = "synthetic", features: str | None = None,
-                device="cpu", batch_size: int = 64, max_length: int | None = None):
+                device="cpu", batch_size: int = 64, max_length: int | None = None, allow_random_features: bool = False):
     """Greedy speaker instructions for R2R path records (augmentation data written offline).
 
     Args:
         checkpoint: a ``--mode speaker`` or ``--mode bt`` checkpoint.
         records: :class:`vln.datasets.PathRecord` objects (their instructions are ignored).
         features: feature store (default: the encoder the speaker was trained with).
+        allow_random_features: accept a store of random-weight features (tests).
 
     Returns:
         the records with ``instructions = (generated text,)``, in the same order.
@@ -109,7 +119,8 @@ def speak_paths(checkpoint, records, data_dir=None, dataset: str = "synthetic", 
     speaker.eval()
     cfg = meta["config"]
     tokenizer = checkpoint_tokenizer(meta, str(checkpoint))
-    data_dir, store = open_matching_store(checkpoint, cfg, dataset, data_dir, features, speaker_cfg.feature_dim)
+    data_dir, store = open_matching_store(checkpoint, meta, dataset, data_dir, features, speaker_cfg.feature_dim,
+                                          allow_random_features)
     records = list(records)
     episodes = [dataclasses.replace(r, instructions=()).episodes(uninstructed="empty")[0] for r in records]
     world_cfg = D.build_world_config(dataset, data_dir, "speak", store, tokenizer, None,

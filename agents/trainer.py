@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from envs.batch import NavBatch
+from features.provenance import CHECKPOINT_KEY, check_checkpoint_store, check_store
 from vln.evaluate import Evaluator
 from vln.io_utils import atomic_write_json
 from vln.tokenizers import check_tokenizer, read_vocab, write_vocab
@@ -73,6 +74,7 @@ class Trainer:
         self.data_dir = D.resolve_data_dir(cfg.dataset, cfg.data_dir)
         D.ensure_data(cfg.dataset, self.data_dir, cfg.features, auto=not cfg.no_auto_data)
         self.store = D.open_store(self.data_dir, cfg.features)
+        self.feature_record = check_store(self.store, allow_random=cfg.allow_random_features)
         self.out = Path(cfg.out) if cfg.out else default_run_dir(cfg)
         resume = (self.out / "latest.pt").exists()
         saved = load_checkpoint(self.out / "latest.pt")[1] if resume else None
@@ -195,7 +197,7 @@ class Trainer:
                    "rng": rng_tensors(self.device)}
         meta = {"iteration": self.iteration, "config": self.cfg.to_dict(), "follower_config": self.follower.cfg.to_dict(),
                 "vocab": list(self.tokenizer.vocab), "tokenizer": self.tokenizer.describe(), "sampler": self.sampler.state_dict(), "history": self.history,
-                "best": self.best, "baseline": self.baseline}
+                "best": self.best, "baseline": self.baseline, CHECKPOINT_KEY: self.feature_record}
         if self.task is not None:
             t_tensors, t_meta = self.task.state()
             tensors.update(t_tensors)
@@ -209,6 +211,7 @@ class Trainer:
     def load(self, path: Path) -> None:
         """Restore everything (weights, optimiser, random states, sampler) from a checkpoint."""
         tensors, meta = load_checkpoint(path, map_location=self.device)
+        check_checkpoint_store(self.store, meta, path, self.cfg.allow_random_features)
         self.follower.load_state_dict(tensors["follower"])
         self.optimizer.load_state_dict(tensors["optimizer"])
         self.sampler.load_state_dict(meta["sampler"])

@@ -28,6 +28,7 @@ from vln.locks import build_lock
 from vln.render import load_skybox_faces
 
 from .panorama import NUM_VIEWS, PanoramaRenderer
+from .provenance import RECORD_KEY, record_of_encoder, stamp, store_record
 from .store import store_kind
 from .store_npy import FeatsWriter
 from .store_tsv import write_tsv
@@ -64,19 +65,19 @@ def pick_amp_dtype(device: torch.device, amp: str = "auto"):
 
 
 def feature_metadata(encoder, render_size=None, face_max_size=None) -> dict:
-    """What every store written by ``encoder`` records about it (see :class:`FeatureStore`)."""
+    """What every store written by ``encoder`` records about it (see :class:`FeatureStore`), its
+    provenance record (:mod:`features.provenance`) included."""
     spec = encoder.spec
     h, w = render_size or spec.render_size
-    return {
+    return stamp({
         "encoder": spec.to_dict(),
         "weights": encoder.weights,
-        "random_weights": bool(encoder.random_weights),
         "image_w": int(w),
         "image_h": int(h),
         "vfov": round(math.degrees(spec.render_vfov), 6),
         "face_max_size": face_max_size,
         "views": "36 = 12 headings (30 deg steps from 0) x 3 elevations (-30, 0, +30 deg), viewIndex order",
-    }
+    }, record_of_encoder(encoder))
 
 
 def _prefetch(pool, fn, items, depth):
@@ -180,8 +181,7 @@ def _already_complete(out: Path, meta: dict, viewpoints) -> bool:
 
     try:
         with open_feature_store(out) as store:
-            same = (store.metadata.get("encoder", {}).get("name") == meta["encoder"]["name"]
-                    and store.metadata.get("weights") == meta["weights"])
+            same = store_record(store.metadata) == meta[RECORD_KEY]
             return same and all((s, v) in store for s, v, _ in viewpoints)
     except (OSError, ValueError):
         return False

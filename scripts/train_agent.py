@@ -44,6 +44,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    # missing data or features (the message names the command that builds it), a vocabulary built by another
-    # tokenizer (VLNError): one line
+    # missing data or features (the message names the command that builds them), a vocabulary built by
+    # another tokenizer, features of another encoder (VLNError): one line
     run_script(main, (VLNError, FileNotFoundError))
