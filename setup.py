@@ -25,6 +25,7 @@ setup(
         "stanza>=1.7",
         "tensorboard>=2.14",
         "tqdm>=4.60",
+        "filelock>=3.12",  # the last extraction rank merges the image grid store under a file lock
         "pillow>=9.0",
         "regex>=2023.0",
         "pycocoevalcap>=1.2",  # BLEU of the speaker (and the captioning metrics)
