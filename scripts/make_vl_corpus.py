@@ -14,8 +14,15 @@ import json
 import logging
 
 from vln.errors import VLNError, run_script
-from vlcorpus.build import DEFAULT_HEADINGS, DEFAULT_IMAGE_SIZE, DEFAULT_VIEWPOINTS_PER_HOUSE, IMAGE_SIZES, make_vl_corpus
+from vlcorpus.build import DEFAULT_HEADINGS, DEFAULT_IMAGE_SIZE, DEFAULT_VIEWPOINTS_PER_HOUSE, IMAGE_SIZES, make_vl_corpus, parse_image_size
 from vlcorpus.ensure import default_corpus_dir
+
+
+def _image_size(value: str) -> tuple[int, int]:
+    try:
+        return parse_image_size(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--world", default=None, help="synthetic world folder (default: $CLIPVIL_DATA_DIR or <repo>/data/synthetic)")
     p.add_argument("--out", default=None, help="corpus folder (default: $CLIPVIL_VL_DIR or synthetic_vl beside the world)")
     p.add_argument("--seed", type=int, default=0, help="seed of the views, questions, annotators and captions")
-    p.add_argument("--image-size", default=DEFAULT_IMAGE_SIZE,
+    p.add_argument("--image-size", type=_image_size, default=DEFAULT_IMAGE_SIZE,
                    help=f"image size: HxW or one of {', '.join(f'{k} ({h}x{w})' for k, (h, w) in IMAGE_SIZES.items())}")
     p.add_argument("--face-size", type=int, default=None, help="skybox resolution the views are sampled from "
                    "(default: about 0.55 x the image height)")
@@ -41,14 +48,9 @@ def main(argv=None) -> dict:
 
     world = args.world if args.world is not None else default_data_dir()
     out = args.out if args.out is not None else default_corpus_dir(world)
-    try:
-        summary = make_vl_corpus(world, out, seed=args.seed, image_size=args.image_size, face_size=args.face_size,
-                                 viewpoints_per_house=args.viewpoints_per_house, headings=args.headings,
-                                 overwrite=args.overwrite, progress=not args.quiet)
-    except ValueError as e:  # a bad --image-size
-        if isinstance(e, VLNError):
-            raise
-        raise SystemExit(f"error: {e}") from None
+    summary = make_vl_corpus(world, out, seed=args.seed, image_size=args.image_size, face_size=args.face_size,
+                             viewpoints_per_house=args.viewpoints_per_house, headings=args.headings,
+                             overwrite=args.overwrite, progress=not args.quiet)
     print(json.dumps({k: v for k, v in summary.items() if k != "splits"}, indent=1))
     return summary
 

@@ -3,6 +3,7 @@
 ::
 
     <out>/corpus.json                                   parameters, splits, counts (written last)
+    <out>/image_list.txt                                ``cocoid images/<folder>/<file>`` per image (grid extraction)
     <out>/images/<folder>/COCO_<folder>_<12-digit id>.jpg   the views (folder: train2014 / val2014 / test2015)
     <out>/labels/<folder>/COCO_<folder>_<id>.png        16-bit segment label per pixel (0: nothing)
     <out>/scene_graphs/<folder>.json                    image id -> camera, room, segments with pixel areas

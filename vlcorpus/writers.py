@@ -10,6 +10,8 @@ from .text_formats import COCO_CAPTIONS_FILE, KARPATHY_FILE, SNLI_VE_FILE, raw_c
 from .vqa_format import GQA_FILE, gqa_semantic_str, vqa_files
 from .words import NUMBER_WORDS
 
+IMAGE_LIST = "image_list.txt"
+
 
 def normalize_answer(answer: str) -> str:
     """Light answer normalisation for soft labels: lower case, stripped, number words as digits."""
@@ -96,4 +98,7 @@ def write_all(out: Path, records: dict[str, list]) -> dict:
         counts[split] = {"images": len(recs), "houses": len({r.scan for r in recs}), "questions": len(vq),
                          "gqa_questions": len(gqa), "captions": len(coco_ann), "snli_ve_pairs": len(ve)}
     atomic_write_json(out / "captions" / KARPATHY_FILE, {"images": karpathy, "dataset": "coco"})
+    # ``IMAGE_ID PATH`` lines for scripts/extract_grid_features.py --image-list: stores keyed by str(cocoid)
+    atomic_write_text(out / IMAGE_LIST, "".join(f"{r.image_id} images/{r.folder}/{r.file_name}\n"
+                                                for recs in records.values() for r in recs))
     return counts
