@@ -80,8 +80,12 @@ def coverage_grid(labels: np.ndarray, table: np.ndarray, preset) -> tuple[np.nda
     n_labels = len(table)
     lab = np.minimum(labels.reshape(-1).astype(np.int64), n_labels - 1)
     counts = np.bincount(cell * n_labels + lab, minlength=gh * gw * n_labels).reshape(gh * gw, n_labels)
-    cell_area = (ch / gh * h / rh) * (cw / gw * w / rw)  # image pixels in one full cell
-    grid = (counts.astype(np.float32) @ table) / np.float32(cell_area)
+    # shares of the pixels each cell received, times the part of the cell that lies on the image (not padding)
+    cover_y = np.clip(rh - np.arange(gh) * ch / gh, 0, ch / gh) / (ch / gh)
+    cover_x = np.clip(rw - np.arange(gw) * cw / gw, 0, cw / gw) / (cw / gw)
+    n = counts.sum(axis=1, keepdims=True)
+    weight = (np.outer(cover_y, cover_x).reshape(-1, 1) / np.maximum(n, 1)).astype(np.float32)
+    grid = (counts.astype(np.float32) @ table) * weight
     vh, vw = valid_cells((rh, rw), (ch, cw), (gh, gw))
     mask = np.zeros((gh, gw), dtype=bool)
     mask[:vh, :vw] = True
