@@ -175,3 +175,31 @@ def write_semantic_grid_store(corpus_dir: str | os.PathLike, preset, out: str | 
     return write_image_store(out, records(), channels=channels, encoder=encoder.record(), preset=preset.to_dict(),
                              dtype=dtype, pooled_dim=channels if preset.pooled else None, has_mask=preset.has_mask,
                              extra_meta={"grid_kind": "segment-coverage", "grid_stride": STRIDE})
+
+
+def ensure_semantic_grid_store(corpus_dir: str | os.PathLike, preset, dtype: str = "float16", seed: int = 0) -> Path:
+    """The corpus's ``synthetic_semantic_grid`` store for ``preset``, written on first use (under a file lock).
+
+    A store at :func:`default_grid_store_path` made with another preset, seed or dtype, or for
+    fewer images than the corpus holds, is rewritten.
+    """
+    from filelock import FileLock
+
+    from .grid_presets import make_preset
+    from .image_store import ImageGridStore
+
+    preset = make_preset(preset) if isinstance(preset, str) else preset
+    path = default_grid_store_path(corpus_dir, preset.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if (path / "meta.json").exists():
+            with ImageGridStore(path) as store:
+                n_images = sum(1 for line in (Path(corpus_dir) / "image_list.txt").read_text().splitlines() if line)
+                if (store.meta["preset"] == preset.to_dict() and store.meta["encoder"]["weights"] == f"seeded:{seed}"
+                        and store.meta["dtype"] == dtype and len(store) == n_images):
+                    return path
+            logger.info("rewriting %s (another preset, seed, dtype or corpus)", path)
+            import shutil
+
+            shutil.rmtree(path)
+        return write_semantic_grid_store(corpus_dir, preset, path, dtype=dtype, seed=seed)

@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 
+from features.grid_presets import PRESETS
+from features.semantic_grid import write_semantic_grid_store
 from vln.errors import VLNError, run_script
 from vlcorpus.build import DEFAULT_HEADINGS, DEFAULT_IMAGE_SIZE, DEFAULT_VIEWPOINTS_PER_HOUSE, IMAGE_SIZES, make_vl_corpus, parse_image_size
 from vlcorpus.ensure import default_corpus_dir
@@ -36,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: about 0.55 x the image height)")
     p.add_argument("--viewpoints-per-house", type=int, default=DEFAULT_VIEWPOINTS_PER_HOUSE, help="viewpoints per house")
     p.add_argument("--headings", type=int, default=DEFAULT_HEADINGS, help="views per viewpoint, evenly spaced in heading")
+    p.add_argument("--grids", nargs="*", default=[], metavar="PRESET", choices=sorted(PRESETS.names()),
+                   help="also write the synthetic_semantic_grid store of these grid presets (vqa caption pretrain) "
+                        "to <out>/features/synthetic_semantic_grid.<preset>.grids")
     p.add_argument("--overwrite", action="store_true", help="replace a corpus already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -51,6 +57,10 @@ def main(argv=None) -> dict:
     summary = make_vl_corpus(world, out, seed=args.seed, image_size=args.image_size, face_size=args.face_size,
                              viewpoints_per_house=args.viewpoints_per_house, headings=args.headings,
                              overwrite=args.overwrite, progress=not args.quiet)
+    for preset in args.grids:
+        t0 = time.perf_counter()
+        path = write_semantic_grid_store(out, preset)
+        summary.setdefault("grids", {})[preset] = {"path": str(path), "seconds": round(time.perf_counter() - t0, 2)}
     print(json.dumps({k: v for k, v in summary.items() if k != "splits"}, indent=1))
     return summary
 

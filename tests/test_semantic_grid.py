@@ -97,3 +97,19 @@ def test_the_encoder_points_panorama_extraction_elsewhere():
     assert enc.seed == 5 and enc.record()["weights"] == "seeded:5"
     with pytest.raises(ValueError, match="make_vl_corpus.py --grids"):
         enc.open("anywhere")
+
+
+def test_ensure_writes_the_store_once_per_preset(small_world, tmp_path):  # noqa: F811
+    from features.semantic_grid import default_grid_store_path, ensure_semantic_grid_store
+    from vlcorpus import make_vl_corpus
+
+    world, _ = small_world
+    corpus = tmp_path / "vl"
+    make_vl_corpus(world, corpus, image_size="48x64", viewpoints_per_house=1, headings=2)
+    path = ensure_semantic_grid_store(corpus, "caption")
+    assert path == default_grid_store_path(corpus, "caption") and len(ImageGridStore(path)) == 6
+    stamp = (path / "index.json").stat().st_mtime_ns
+    assert ensure_semantic_grid_store(corpus, "caption") == path
+    assert (path / "index.json").stat().st_mtime_ns == stamp
+    ensure_semantic_grid_store(corpus, "caption", seed=1)
+    assert ImageGridStore(path).meta["encoder"]["weights"] == "seeded:1"
