@@ -6,7 +6,6 @@ to types through the corpus vocabulary; colours are checked on the JPEG pixels t
 """
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np

@@ -24,8 +24,6 @@ import io
 import logging
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +33,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from vln.errors import DataFormatError
-from vln.io_utils import atomic_write_json
+from vln.io_utils import atomic_dir, atomic_write_json
 from vln.synthetic import read_world_meta
 
 from .captions import make_captions, make_hypotheses
@@ -218,9 +216,7 @@ def make_vl_corpus(world_dir: str | os.PathLike, out_dir: str | os.PathLike, see
     face = face_size or face_size_for(size[0])
     if "splits" not in meta:
         raise DataFormatError(world / "world.json", None, "splits", "is missing")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         records, next_id = {}, 1
         for split, names in SPLITS.items():
             scans = sorted(meta["splits"][names["world"]])
@@ -235,12 +231,6 @@ def make_vl_corpus(world_dir: str | os.PathLike, out_dir: str | os.PathLike, see
                    "headings": headings, "splits": {s: sorted({r.scan for r in records[s]}) for s in SPLITS},
                    "counts": counts}
         atomic_write_json(tmp / "corpus.json", summary, indent=1)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     summary["seconds"] = time.perf_counter() - t0
     logger.info("synthetic V&L corpus: %s in %.1f s at %s", counts, summary["seconds"], out)
     return summary
