@@ -179,3 +179,21 @@ def test_malformed_files_name_the_file_record_and_field(small_corpus, tmp_path):
     bad.write_text("\n".join([lines[1], json.dumps(rec)]) + "\n")
     with pytest.raises(DataFormatError, match=r"snli_ve_dev.jsonl.*line 2.*Flikr30kID"):
         read_snli_ve(bad)
+
+
+def test_two_processes_asking_at_once_build_the_corpus_once(small_world, tmp_path):  # noqa: F811
+    import subprocess
+    import sys
+
+    world, _ = small_world
+    out = tmp_path / "vl"
+    code = ("import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout); from vlcorpus import "
+            f"ensure_vl_corpus; print(ensure_vl_corpus({str(out)!r}, {str(world)!r}, image_size='48x64', "
+            "viewpoints_per_house=1, headings=2))")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), logs
+    assert sum(log.count("building the synthetic V&L corpus") for log in logs) == 1, logs
+    assert all(log.strip().endswith(str(out)) for log in logs)
+    assert read_corpus_meta(out)["counts"]["train"]["images"] == 2
