@@ -197,3 +197,11 @@ def test_two_processes_asking_at_once_build_the_corpus_once(small_world, tmp_pat
     assert sum(log.count("building the synthetic V&L corpus") for log in logs) == 1, logs
     assert all(log.strip().endswith(str(out)) for log in logs)
     assert read_corpus_meta(out)["counts"]["train"]["images"] == 2
+
+
+def test_reading_the_corpus_needs_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, vlcorpus, features.semantic_grid; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -121,6 +121,8 @@ def check_answer(v: View, q: str, a: str):
             assert all(v.area[o.id] < SEEN for o in v.objects if o.type == PHRASE_TYPE[mention["obj"]]), q
         else:
             assert not any(o.colour == COLOUR_PHRASE[mention["col"]] for o in v.seen(PHRASE_TYPE[mention["obj"]])), q
+    elif re.fullmatch(r"how many objects (?:are in the picture|can you see)\?", q):
+        assert sum(x >= SEEN for x in v.area) == int(a), q
     elif m := re.fullmatch(r"how many (.+) (?:are there|are in the picture|can you see)\?", q):
         assert len(v.seen(PHRASE_TYPE[m[1]])) == int(a), q
     elif re.fullmatch(r"what (?:room is this|kind of room is this|type of room is shown)\?", q):

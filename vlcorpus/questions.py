@@ -84,16 +84,33 @@ def _exists(rng, facts: ViewFacts, house_types: set) -> list[Question]:
     return out
 
 
-def _count(rng, facts: ViewFacts) -> list[Question]:
+def _count(rng, facts: ViewFacts, house_types: set) -> list[Question]:
+    """"how many <type>" (a visible type, preferring one seen more than once, or an absent one: 0) and
+    "how many objects" (when no object in view is too small to decide)."""
+    out = []
     known = [t for t in facts.types() if facts.count(t) is not None]
-    if not known:
-        return []
-    t = _pick(rng, known)
-    n = facts.count(t)
-    w = plural(_pick(rng, object_words(t)))
-    text = _pick(rng, (f"how many {w} are there?", f"how many {w} are in the picture?", f"how many {w} can you see?"))
-    return [Question(text, str(n), "number", "how many", "query", "obj", "count", (("select", t, ()), ("count", "", (0,))),
-                     f"There {'is' if n == 1 else 'are'} {n} {t if n == 1 else plural(t)}.", (t,))]
+    several = [t for t in known if facts.count(t) >= 2]
+    absent = sorted(t for t in house_types if t not in facts.present_types and t in ASKABLE_TYPES)
+    t = None
+    if several:
+        t = _pick(rng, several)
+    elif absent and (not known or rng.random() < 0.3):
+        t = _pick(rng, absent)
+    elif known:
+        t = _pick(rng, known)
+    if t is not None:
+        n = len(facts.of_type(t))
+        w = plural(_pick(rng, object_words(t)))
+        text = _pick(rng, (f"how many {w} are there?", f"how many {w} are in the picture?", f"how many {w} can you see?"))
+        out.append(Question(text, str(n), "number", "how many", "query", "obj", "count",
+                            (("select", t, ()), ("count", "", (0,))),
+                            f"There {'is' if n == 1 else 'are'} {n} {t if n == 1 else plural(t)}.", (t,)))
+    if not facts.ambiguous:
+        n = len(facts.objects)
+        text = _pick(rng, ("how many objects are in the picture?", "how many objects can you see?"))
+        out.append(Question(text, str(n), "number", "how many", "query", "obj", "count",
+                            (("select", "object", ()), ("count", "", (0,))), f"There are {n} objects."))
+    return out
 
 
 def _room(rng, facts: ViewFacts) -> list[Question]:
@@ -155,7 +172,7 @@ def _spatial(rng, facts: ViewFacts) -> list[Question]:
 
 def make_questions(rng: np.random.Generator, facts: ViewFacts, house_types: set, max_questions: int = 6) -> list[Question]:
     """Up to ``max_questions`` distinct questions about one view, every answer true of its segment map."""
-    qs = _exists(rng, facts, house_types) + _count(rng, facts) + _room(rng, facts) + _colour(rng, facts) + _spatial(rng, facts)
+    qs = _exists(rng, facts, house_types) + _count(rng, facts, house_types) + _room(rng, facts) + _colour(rng, facts) + _spatial(rng, facts)
     seen, out = set(), []
     for q in qs:
         if q.text not in seen:
