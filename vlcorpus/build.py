@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from vln.errors import DataFormatError
 from vln.io_utils import atomic_dir, atomic_write_json
-from vln.synthetic import read_world_meta
+from vln.synthetic import read_world_meta, stale_world_message
 
 from .captions import make_captions, make_hypotheses
 from .facts import ViewFacts, view_facts
@@ -207,6 +207,9 @@ def make_vl_corpus(world_dir: str | os.PathLike, out_dir: str | os.PathLike, see
         raise FileNotFoundError(f"no synthetic world at {world} (expected world.json); "
                                 "generate one with python scripts/make_world.py --out " + str(world))
     meta = read_world_meta(world)
+    stale = stale_world_message(world)
+    if stale:  # its layout may not describe what its generator rendered
+        raise DataFormatError(world / "world.json", None, "format_version", stale)
     if out.exists() and any(out.iterdir()):
         if not (out / "corpus.json").exists():
             raise FileExistsError(f"{out} exists and is not a synthetic V&L corpus (no corpus.json); choose another --out")
