@@ -15,8 +15,8 @@
 
 Splits follow the world's houses: its training houses give ``train``, its val_unseen houses
 ``val`` and its test houses ``test``, so no house appears in two splits. Every random draw comes
-from ``numpy.random.default_rng([seed, image_id])`` (or ``[seed, scan index]`` for the choice of
-views): the same world and seed give byte-identical files.
+from ``numpy.random.default_rng([seed, image_id])`` (or ``[seed, <number of the scan id's bytes>]``
+for the choice of views): the same world and seed give byte-identical files.
 """
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def render_split(world_dir: Path, out: Path, split: str, scans: list[str], seed:
     (out / "labels" / folder).mkdir(parents=True, exist_ok=True)
     records, image_id = [], first_id
     houses = load_houses(world_dir, scans)
-    for si, scan in enumerate(tqdm(scans, desc=f"{split} houses", disable=not progress)):
+    for scan in tqdm(scans, desc=f"{split} houses", disable=not progress):
         hs = houses[scan]
         segments, box_label = house_segments(hs)
         room_types = {r.id: r.type for r in hs.house.rooms}
