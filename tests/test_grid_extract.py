@@ -106,6 +106,7 @@ def test_bad_inputs_name_the_file(images, tmp_path):
     assert r.returncode == 1 and r.stderr.strip().splitlines()[-1].startswith("error: a custom preset needs")
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_same_store_as_one(images, tmp_path):
     lst = tmp_path / "ids.txt"
     lst.write_text("".join(f"img{n} {p}\n" for n, p in enumerate(sorted(images.iterdir()))))
