@@ -84,19 +84,27 @@ def record_layout(h: int, w: int, channels: int, pooled_dim: int | None, has_mas
     return {"grid": grid, "pooled": pooled, "mask": mask, "total": -(-raw // ALIGN) * ALIGN}
 
 
+def all_finite(arr: np.ndarray) -> bool:
+    """True when ``arr`` holds no NaN / infinity (float16 is tested on its exponent bits, which is
+    several times faster than NumPy's float16 ``isfinite``)."""
+    if arr.dtype == np.float16:
+        return arr.size == 0 or int((arr.view(np.uint16) & 0x7C00).max()) != 0x7C00
+    return bool(np.isfinite(arr).all())
+
+
 def check_record(rec: GridRecord, path, image_id, channels: int, pooled_dim: int | None, has_mask: bool) -> GridRecord:
     """Validate one record (shapes, finite values, mask presence); DataFormatError names the field."""
     g = rec.grid
     if g.ndim != 3 or g.shape[2] != channels or g.shape[0] < 1 or g.shape[1] < 1:
         raise DataFormatError(path, f"image {image_id}", "grid", f"must have shape (H, W, {channels}), got {g.shape}")
-    if not np.isfinite(g).all():
+    if not all_finite(g):
         raise DataFormatError(path, f"image {image_id}", "grid", "holds NaN or infinite values")
     if pooled_dim:
         if rec.pooled is None:
             raise DataFormatError(path, f"image {image_id}", "pooled", f"is missing (the store has pooled_dim {pooled_dim})")
         if rec.pooled.shape != (pooled_dim,):
             raise DataFormatError(path, f"image {image_id}", "pooled", f"must have shape ({pooled_dim},), got {rec.pooled.shape}")
-        if not np.isfinite(rec.pooled).all():
+        if not all_finite(rec.pooled):
             raise DataFormatError(path, f"image {image_id}", "pooled", "holds NaN or infinite values")
     elif rec.pooled is not None:
         raise DataFormatError(path, f"image {image_id}", "pooled", "given but the store holds no pooled vectors")
