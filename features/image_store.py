@@ -211,7 +211,7 @@ class ImageGridStore:
         try:
             return self.index[str(image_id)]
         except KeyError:
-            raise KeyError(f"{self.path}: image {image_id} is not in the index "
+            raise KeyError(f"{self.path / 'index.json'}: image {image_id} is not in the index "
                            f"({len(self.index)} images)") from None
 
     def grid_shape(self, image_id) -> tuple[int, int]:
