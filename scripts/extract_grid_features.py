@@ -24,6 +24,8 @@ from features.grid_presets import PRESETS, RESIZE_MODES, make_preset, parse_size
 from features.registry import ENCODERS
 from vln.errors import VLNError, run_script
 
+#: Expected input errors: reported as one ``error: ...`` line (no traceback) by ``run_script``.
+ERRORS = (VLNError, FileNotFoundError, ValueError)
 DTYPES = {"fp16": "float16", "float16": "float16", "fp32": "float32", "float32": "float32"}
 
 
@@ -85,4 +87,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    run_script(main, errors=(VLNError, FileNotFoundError, ValueError))
+    run_script(main, errors=ERRORS)
