@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from features.grid_presets import make_preset
 from features.image_store import open_image_store
 from vln.errors import DataFormatError, run_script
 
-from grid_helpers import register_tiny_encoders, tiny_encoder, write_images
+from grid_helpers import tiny_encoder, tiny_encoders_registered, write_images
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from extract_grid_features import ERRORS, main  # noqa: E402
@@ -27,10 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    register_tiny_encoders()
     folder = tmp_path_factory.mktemp("imgs")
     write_images(folder, SIZES)
-    return folder
+    with tiny_encoders_registered():
+        yield folder
 
 
 def extract(images, out, *extra):
@@ -70,21 +71,20 @@ def test_resume_and_nothing_to_do(images, tmp_path):
     assert first["images"] == 3
     again = extract(images, out, "--preset", "caption", "--limit", "3")
     assert again["images"] == 0 and again["skipped"] == 3
-    # an interrupted run: a partial with two committed images is resumed, not redone
-    from features.image_store_writer import ImageGridWriter
-
-    store = open_image_store(out)
-    w = ImageGridWriter(tmp_path / "p.grids", channels=256, encoder=store.encoder, preset=store.preset,
-                        pooled_dim=16, commit_every=1, extra_meta={"grid_kind": "clip_resnet", "grid_stride": 32})
-    for i in ("0000", "0001"):
-        rec = store.get_record(i)
-        w.add(i, rec.grid, rec.pooled)
-    w.close()
-    stats = extract(images, tmp_path / "p.grids", "--preset", "caption")
-    assert stats["images"] == 3 and stats["skipped"] == 2
-    full = open_image_store(tmp_path / "p.grids")
-    assert len(full) == 5 and full.grid_shape("0003") == (14, 14)
-    np.testing.assert_array_equal(full.get("0001"), store.get("0001"))
+    # an interrupted run (an unreadable image after four good ones) keeps what it wrote ...
+    folder = tmp_path / "imgs"
+    shutil.copytree(images, folder)
+    (folder / "zzz.jpg").write_bytes(b"broken")
+    with pytest.raises(DataFormatError, match="zzz.jpg"):
+        extract(folder, tmp_path / "p.grids", "--preset", "caption")
+    assert not (tmp_path / "p.grids").exists()
+    # ... and the next run resumes: only the rest is extracted
+    (folder / "zzz.jpg").unlink()
+    stats = extract(folder, tmp_path / "p.grids", "--preset", "caption")
+    assert stats["images"] == 1 and stats["skipped"] == 4
+    full, ref = open_image_store(tmp_path / "p.grids"), open_image_store(out)
+    assert sorted(full.ids()) == ["0000", "0001", "0002", "0003", "0004"] and full.grid_shape("0003") == (14, 14)
+    np.testing.assert_array_equal(full.get_record("0001").pooled, ref.get_record("0001").pooled)
 
 
 def test_bad_inputs_name_the_file(images, tmp_path):
