@@ -102,8 +102,8 @@ class GridEncoder:
         """Normalise a list of (3, h, w) uint8 images and zero-pad each (after normalisation,
         i.e. with the mean colour) into the top-left of a (B, 3, H, W) ``canvas`` batch."""
         dev = self.device
-        if all(tuple(im.shape[1:]) == tuple(canvas) for im in images):
-            x = self.encoder.normalize(torch.stack(images).to(dev, non_blocking=True))
+        if all(tuple(im.shape[1:]) == tuple(canvas) for im in images):  # copy the (pinned) images, then stack
+            x = self.encoder.normalize(torch.stack([im.to(dev, non_blocking=True) for im in images]))
         else:
             x = torch.zeros(len(images), 3, *canvas, device=dev)
             for b, im in enumerate(images):
