@@ -35,6 +35,7 @@ per ``torchrun`` rank, merged by the last rank to finish) and
 from __future__ import annotations
 
 import json
+import logging
 import mmap
 import os
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from typing import Iterable, Iterator, NamedTuple
 import numpy as np
 
 from vln.errors import DataFormatError
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "clipvil-image-grids"
 VERSION = 1
@@ -221,13 +224,21 @@ class ImageGridStore:
         return e.h, e.w
 
     def check_encoder(self, encoder: str | dict) -> None:
-        """Raise DataFormatError unless the store was made by ``encoder`` (name or record dict)."""
+        """Raise DataFormatError unless the store was made by ``encoder`` (a name or a record).
+
+        The same encoder means the same ``name``, ``architecture`` and ``random`` (the fields the
+        given record has); two weights files of one encoder with different SHA-256 are only
+        reported (the same OpenAI weights travel as differently packed files)."""
         want = encoder if isinstance(encoder, dict) else {"name": encoder}
-        for key in ("name", "weights", "weights_sha256"):
+        for key in ("name", "architecture", "random"):
             if want.get(key) is not None and self.encoder.get(key) != want[key]:
                 raise DataFormatError(self.path / "meta.json", None, f"encoder.{key}",
                                       f"the store was made by {self.encoder.get(key)!r}, not {want[key]!r} "
                                       f"(another encoder's features)")
+        sha, have = want.get("weights_sha256"), self.encoder.get("weights_sha256")
+        if sha and have and sha != have:
+            logger.warning("%s: made with weights %s (sha256 %s...), expected sha256 %s...", self.path,
+                           self.encoder.get("weights"), have[:8], sha[:8])
 
     # -- reading ------------------------------------------------------------------------------
     def _map(self, shard: int) -> mmap.mmap:

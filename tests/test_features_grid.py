@@ -140,15 +140,17 @@ def test_clip_resnet_pooled_at_any_size_is_its_attention_pool():
 
 
 def test_encoder_record_hashes_a_weights_file(tmp_path):
-    enc = tiny_encoder("clip_r50x4")
+    enc = tiny_encoder("clip_r50x4")  # a fresh one: the attributes changed below stay in this test
     rec = encoder_record(enc)
     assert rec == {"name": "tiny_clip_r50x4", "architecture": "RN50x4-quickgelu", "weights": "random",
                    "weights_sha256": None, "random": True}
     f = tmp_path / "w.pt"
     f.write_bytes(b"abc")
     enc.weights = str(f)
-    assert encoder_record(enc)["weights_sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    enc.weights = "random"
+    enc.random_weights = False
+    rec = encoder_record(enc)
+    assert rec["weights_sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert rec["weights"] == "w.pt" and rec["random"] is False  # the file's name, not where it lies
 
 
 def test_annotation_encoders_are_refused():

@@ -119,6 +119,9 @@ def test_corrupt_store_errors(tmp_path):
         store.get("nope")
     with pytest.raises(DataFormatError, match=r"meta.json, field 'encoder.name'.*'tiny', not 'clip_r50'"):
         open_image_store(out, encoder="clip_r50")
+    with pytest.raises(DataFormatError, match=r"field 'encoder.random'.*True, not False"):
+        open_image_store(out, encoder={**ENC, "random": False})
+    open_image_store(out, encoder={**ENC, "weights": "other.pt", "weights_sha256": "ab" * 32})  # reported only
     # NaN written into a record on disk
     e = store.entry("img1")
     shard = store.shards[e.shard]
