@@ -11,7 +11,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*"]),
+    packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*",
+                                    "training", "training.*"]),
     package_data={"vln.replay": ["static/*"]},
     install_requires=[
         # torch/torchvision: the one pair that installs from this machine's local wheels.
