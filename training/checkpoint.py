@@ -72,8 +72,8 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu", fmt: str = FORM
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         if isinstance(payload, dict) and got is None:
-            raise DataFormatError(path, None, "format", f"is missing: a bare torch file (keys {sorted(map(str, payload))[:5]}), "
-                                  f"not a checkpoint written by this toolkit ({fmt!r})")
+            raise DataFormatError(path, None, None, f"is a torch file without a 'format' tag (keys "
+                                  f"{sorted(map(str, payload))[:5]}), not a checkpoint written by this toolkit")
         raise DataFormatError(path, None, "format", f"is {got!r}, expected {fmt!r}")
     try:
         meta = json.loads(payload["meta"])
@@ -95,8 +95,14 @@ def _unreadable(path: Path) -> str | None:
         if not zipfile.is_zipfile(path):
             return (f"is cut off ({size:,} bytes, the archive's end is missing): the write or copy that made it "
                     "was interrupted; delete it or copy it again")
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+                damaged = z.testzip()  # torch does not check the CRCs: damaged weights would load
+        except (zipfile.BadZipFile, UnicodeDecodeError, ValueError, OSError, EOFError) as e:
+            return f"is corrupt (its archive index is damaged: {e})"
+        if damaged is not None:
+            return f"is corrupt: the record {damaged!r} fails its checksum (the file was damaged after it was written)"
         if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
             return "is a TorchScript model archive, not a training checkpoint"
         if not any(n.endswith("/data.pkl") for n in names):
@@ -122,7 +128,7 @@ def _load_failure(path: Path, e: Exception) -> str:
     if isinstance(e, (EOFError, zipfile.BadZipFile)) or "failed finding central directory" in msg or "EOF" in msg:
         return "is cut off or corrupt (the archive ends early): delete it or copy it again"
     first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
-    return f"is corrupt: {first}"
+    return f"is corrupt (its records cannot be decoded: {first})"
 
 
 # ---------------------------------------------------------------------- random states
