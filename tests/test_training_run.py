@@ -145,3 +145,18 @@ def test_run_dir_is_fresh_until_latest_exists_and_refuses_other_formats(tmp_path
     assert run.resuming and run.load_latest()[1] == {"iteration": 4}
     with pytest.raises(DataFormatError, match="field 'format': is 'fmt-a', expected 'fmt-b'"):
         RunDir(tmp_path / "r", fmt="fmt-b").load_latest()
+
+
+def test_the_run_layer_imports_no_task_package():
+    """VQA, captioning and pre-training import training/; it must not drag in the navigation code."""
+    import ast
+
+    allowed_vln = {"vln.errors", "vln.io_utils", "vln.cli"}
+    for path in (Path(__file__).resolve().parents[1] / "training").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in {"agents", "envs", "features", "data"}, f"{path.name} imports {name}"
+                assert top != "vln" or name in allowed_vln, f"{path.name} imports {name}"
