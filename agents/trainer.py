@@ -110,7 +110,7 @@ class Trainer:
             self.task = BackTranslationTask(self)
         self.log: TrainLog | None = None
         if resume:
-            self.load(self.out / "latest.pt")
+            self.load(self.run.latest_path)
 
     # ------------------------------------------------------------------ data
     def _world(self, split, tokenizer):
@@ -125,7 +125,7 @@ class Trainer:
         return cls(vocab, encoding_length=self.cfg.max_instruction_length)
 
     def _saved_vocab(self):
-        _, meta = load_checkpoint(self.out / "latest.pt")
+        _, meta = load_checkpoint(self.run.latest_path)
         return meta["vocab"]
 
     # ------------------------------------------------------------------ training
