@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vln.errors import DataFormatError
-from vln.io_utils import atomic_write_json
+from vln.io_utils import atomic_write_json, fsync_directory
 
 from .store import NUM_VIEWS, FeatureStore, check_features
 
@@ -207,6 +207,7 @@ class FeatsWriter:
             old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
             os.replace(self.path, old)
         os.replace(self.partial, self.path)
+        fsync_directory(self.path.parent)
         if old is not None:
             shutil.rmtree(old)
         logger.info("wrote %d viewpoints to %s", len(self.keys), self.path)
