@@ -186,7 +186,7 @@ def ensure_semantic_grid_store(corpus_dir: str | os.PathLike, preset, dtype: str
     A store at :func:`default_grid_store_path` made with another preset, seed or dtype, or for
     fewer images than the corpus holds, is rewritten.
     """
-    from filelock import FileLock
+    from vln.locks import build_lock
 
     from .grid_presets import make_preset
     from .image_store import ImageGridStore
@@ -194,7 +194,7 @@ def ensure_semantic_grid_store(corpus_dir: str | os.PathLike, preset, dtype: str
     preset = make_preset(preset) if isinstance(preset, str) else preset
     path = default_grid_store_path(corpus_dir, preset.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
+    with build_lock(path, f"the synthetic_semantic_grid store {path}"):
         if (path / "meta.json").exists():
             with ImageGridStore(path) as store:
                 n_images = sum(1 for line in (Path(corpus_dir) / "image_list.txt").read_text().splitlines() if line)

@@ -21,6 +21,7 @@ import logging
 import sys
 from pathlib import Path
 
+from vln.cli import script_parser
 from vln.datasets import DATASETS
 from vln.errors import VLNError, run_script
 from vln.evaluate import Evaluator
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("--data", default=None, help="split file: R2R_<split>.json or rxr_<split>_guide.jsonl[.gz]")
     p.add_argument("--dataset", default="r2r", choices=DATASETS.names(), help="with --data-dir and --split, instead of --data")
     p.add_argument("--data-dir", default=None, help="data root holding R2R/ or RxR/ (with --split, instead of --data)")
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validate-only", action="store_true",
                    help="check the submission's format against the split (every instr_id once, trajectories that "
                         "start at the episode's start and follow the graph) without scoring; works on test splits")
-    p.add_argument("--per-episode", default=None, help="write per-episode metrics (JSON list) here")
+    p.add_argument("--per-episode", default=None, help="write per-episode metrics (JSON list) here (default: not written)")
     p.add_argument("--allow-partial", action="store_true", help="score a submission covering part of the split")
     p.add_argument("--success-distance", type=float, default=3.0, help="success radius in metres (strict <)")
     return p

@@ -24,13 +24,14 @@ import sys
 import numpy as np
 
 from features.registry import ENCODERS
+from vln.cli import script_parser
 from vln.errors import VLNError
 
 logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("--encoder", required=True,
                    help=f"registered encoder ({', '.join(ENCODERS.names())}) or an encoder spec .json file")
     p.add_argument("--scans-dir", required=True,
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=("float32", "float16"), help="storage dtype of .feats")
     p.add_argument("--face-max-size", type=int, default=512,
                    help="downscale larger skybox faces to this size first (MatterSim's 512); 0 keeps them")
-    p.add_argument("--limit", type=int, default=None, help="only the first N viewpoints (smoke tests)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N viewpoints, for smoke tests (default: all)")
     p.add_argument("--no-resume", action="store_true", help="discard a partial run instead of resuming it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
