@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", help="output .tsv file or .feats directory")
     p.add_argument("--dtype", default="float32", choices=("float32", "float16"), help="storage dtype of a .feats output")
     p.add_argument("--encoder", default=None,
-                   help="record that SRC was made by this registered encoder (for a store that does not say)")
+                   help="record that SRC was made by this registered encoder, for a store that does not say (default: SRC's own record)")
     p.add_argument("--weights-tag", default=None, help="with --encoder: its weights (default: the encoder's released tag)")
     return p
 

@@ -35,10 +35,10 @@ logger = logging.getLogger(__name__)
 
 def build_parser() -> argparse.ArgumentParser:
     p = script_parser(__doc__)
-    p.add_argument("--data", default=None, help="split file: R2R_<split>.json or rxr_<split>_guide.jsonl[.gz]")
+    p.add_argument("--data", default=None, help="split file: R2R_<split>.json or rxr_<split>_guide.jsonl[.gz] (default: from --data-dir and --split)")
     p.add_argument("--dataset", default="r2r", choices=DATASETS.names(), help="with --data-dir and --split, instead of --data")
-    p.add_argument("--data-dir", default=None, help="data root holding R2R/ or RxR/ (with --split, instead of --data)")
-    p.add_argument("--split", default=None, help="split name under --data-dir (val_unseen, test, ...)")
+    p.add_argument("--data-dir", default=None, help="data root holding R2R/ or RxR/ (with --split, instead of --data; default: none)")
+    p.add_argument("--split", default=None, help="split name under --data-dir (val_unseen, test, ...; default: none)")
     p.add_argument("--connectivity", default=None,
                    help="folder of <scan>_connectivity.json files (default: connectivity/ beside the split's folder)")
     p.add_argument("--submission", required=True, help="R2R .json list or RxR .jsonl[.gz] submission")

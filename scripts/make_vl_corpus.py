@@ -16,6 +16,7 @@ import time
 
 from features.grid_presets import PRESETS
 from features.semantic_grid import write_semantic_grid_store
+from vln.cli import script_parser
 from vln.errors import VLNError, run_script
 from vlcorpus.build import DEFAULT_HEADINGS, DEFAULT_IMAGE_SIZE, DEFAULT_VIEWPOINTS_PER_HOUSE, IMAGE_SIZES, make_vl_corpus, parse_image_size
 from vlcorpus.ensure import default_corpus_dir
@@ -29,7 +30,7 @@ def _image_size(value: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = script_parser(__doc__)
     p.add_argument("--world", default=None, help="synthetic world folder (default: $CLIPVIL_DATA_DIR or <repo>/data/synthetic)")
     p.add_argument("--out", default=None, help="corpus folder (default: $CLIPVIL_VL_DIR or synthetic_vl beside the world)")
     p.add_argument("--seed", type=int, default=0, help="seed of the views, questions, annotators and captions")

@@ -14,7 +14,7 @@ from agents.config import TrainConfig
 from agents.trainer import Trainer
 from training.config import ConfigMismatchError
 
-SMALL = dict(hidden=32, word_embedding=16, action_embedding=8, progress=False, log_every=1000)
+SMALL = dict(allow_random_features=True, hidden=32, word_embedding=16, action_embedding=8, progress=False, log_every=1000)
 
 
 class Killed(Exception):
