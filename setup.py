@@ -11,7 +11,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*"]),
+    packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*",
+                                    "vlcorpus", "vlcorpus.*", "training", "training.*"]),
     package_data={"vln.replay": ["static/*"]},
     install_requires=[
         # torch/torchvision: the one pair that installs from this machine's local wheels.
@@ -29,6 +30,7 @@ setup(
         "pillow>=9.0",
         "regex>=2023.0",
         "pycocoevalcap>=1.2",  # BLEU of the speaker (and the captioning metrics)
+        "filelock>=3.12",  # build locks of shared caches (vln/locks.py)
     ],
     extras_require={
         # playwright drives Debian's /usr/bin/chromium in the replay viewer's browser test

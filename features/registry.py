@@ -82,6 +82,14 @@ class EncoderSpec:
         d["std"] = list(self.std)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "EncoderSpec":
+        """The spec of a :meth:`to_dict` record (a spec file, a store's ``encoder`` metadata)."""
+        d = dict(d)
+        for key in ("input_size", "render_size", "mean", "std"):
+            d[key] = tuple(d[key])
+        return cls(**d)
+
 
 ENCODERS: Registry[EncoderSpec] = Registry("encoder")
 
@@ -92,8 +100,31 @@ def register_encoder(spec: EncoderSpec) -> EncoderSpec:
 
 
 def get_spec(name: str) -> EncoderSpec:
-    """The spec registered as ``name``; raises ``NameNotFound`` with a "did you mean"."""
+    """The spec registered as ``name``, or read from a spec file ``name`` ending in ``.json`` (a
+    custom architecture: :func:`load_spec_file`); raises ``NameNotFound`` with a "did you mean"."""
+    if str(name).endswith(".json"):
+        return load_spec_file(name)
     return ENCODERS.get(name)
+
+
+def load_spec_file(path) -> EncoderSpec:
+    """A spec from a JSON file holding :meth:`EncoderSpec.to_dict` (e.g. a small open_clip CLIP
+    whose ``options`` give ``embed_dim`` / ``vision_cfg`` / ``text_cfg``). It is not registered:
+    the file is the name (stores record its ``name`` and ``architecture``).
+
+    Raises:
+        DataFormatError: unreadable file, or a field missing or of the wrong type.
+    """
+    import json
+
+    from vln.errors import DataFormatError
+
+    try:
+        return EncoderSpec.from_dict(json.loads(open(path).read()))
+    except OSError as e:
+        raise DataFormatError(path, None, None, f"cannot be read as an encoder spec ({e})") from None
+    except (ValueError, TypeError, KeyError) as e:
+        raise DataFormatError(path, None, None, f"is not an encoder spec (EncoderSpec.to_dict() JSON): {e}") from None
 
 
 def _clip(name, arch, size, pooled, grid, stride, weights_file):
@@ -124,3 +155,9 @@ register_encoder(EncoderSpec(
     render_vfov=R2R_VFOV, mean=(), std=(), pooled_dim=512, grid_dim=None, grid_stride=None,
     l2_normalize=True, builder="features.semantic:build_semantic_encoder", options={"seed": 0},
 ))
+register_encoder(EncoderSpec(
+    name="synthetic_semantic_grid", family="annotation", architecture="segment-coverage-grid",
+    weights_tag="seeded", weights_file=None, input_size=(0, 0), render_size=(0, 0), render_vfov=R2R_VFOV,
+    mean=(), std=(), pooled_dim=73, grid_dim=73, grid_stride=32, l2_normalize=False,
+    builder="features.semantic_grid:build_semantic_grid_encoder", options={"seed": 0, "instance_dim": 16},
+))  # 73 = 57 classes of vln.synthetic.vocab.CLASSES + a 16-d instance code (features/semantic_grid.py)

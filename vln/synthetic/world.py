@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from ..connectivity import write_connectivity
 from ..datasets.r2r import write_r2r
 from ..datasets.rxr import write_rxr
 from ..graph import NavGraph
-from ..io_utils import atomic_write_json, atomic_write_text
+from ..io_utils import atomic_dir, atomic_write_json, atomic_write_text
 from ..skybox import skybox_filename
 from . import FORMAT_VERSION
 from .episodes import path_length, sample_paths
@@ -123,7 +122,7 @@ _PIXELS_PER_BATCH = 98_304
 
 def _write_file(path: Path, data: bytes) -> None:
     """Write a small file with bare os calls (pathlib's write_bytes costs several times more)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # the umask applies, as for open()
     try:
         view = memoryview(data)
         while view:
@@ -140,10 +139,7 @@ def render_house(out_dir: Path, built: BuiltHouse, face_size: int) -> tuple[np.n
         visibility: (V, n_objects) float64 share of each panorama covering each object.
     """
     scan = built.house.scan_id
-    scans_dir = out_dir / "scans"
-    scans_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{scan}.", suffix=".tmp", dir=scans_dir))
-    try:
+    with atomic_dir(out_dir / "scans" / scan) as tmp:
         img_dir = tmp / "matterport_skybox_images"
         img_dir.mkdir()
         sc = built.scene
@@ -166,13 +162,6 @@ def render_house(out_dir: Path, built: BuiltHouse, face_size: int) -> tuple[np.n
             sem = np.concatenate([cast_skyboxes(sc, origins[s:s + per_batch], SEMANTIC_FACE_SIZE)[1]
                                   for s in range(0, len(origins), per_batch)])
         fractions, visibility = view_semantics(sem, sc.cls, sc.colour_cls, sc.instance, len(built.house.objects))
-        final = scans_dir / scan
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return fractions, visibility
 
 
