@@ -127,13 +127,21 @@ class _WriterThread:
                 return
 
     def put(self, batch):
-        if self.error is not None:
-            raise self.error
-        self.q.put(batch)
+        while True:  # never block on a full queue whose consumer has died
+            if self.error is not None:
+                raise self.error
+            try:
+                self.q.put(batch, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     def close(self):
-        self.q.put(None)
-        self.thread.join()
+        if self.thread.is_alive():
+            try:
+                self.put(None)
+            finally:
+                self.thread.join()
         if self.error is not None:
             raise self.error
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from features.grid import GridEncoder
-from features.grid_extract import list_images
+from features.grid_extract import extract_grids, list_images
 from features.grid_presets import make_preset
 from features.image_store import open_image_store
 from vln.errors import DataFormatError, run_script
@@ -34,15 +34,15 @@ def images(tmp_path_factory):
         yield folder
 
 
-def extract(images, out, *extra):
+def extract(images, out, *extra, workers="0"):
     return main(["--encoder", "tiny_clip_r50x4", "--images", str(images), "--out", str(out), "--weights", "random",
-                 "--workers", "0", "--batch-size", "2", "--no-progress", *extra])
+                 "--workers", workers, "--batch-size", "2", "--no-progress", *extra])
 
 
 def test_custom_keep_aspect_store_matches_the_encoder(images, tmp_path):
     out = tmp_path / "s.grids"
     stats = extract(images, out, "--preset", "custom", "--short-side", "64", "--max-long-side", "96",
-                    "--pad-to", "64x96", "--pooled", "--dtype", "fp32")
+                    "--pad-to", "64x96", "--pooled", "--dtype", "fp32", workers="1")  # a decoding process
     assert stats["images"] == 5 and stats["path"] == str(out)
     store = open_image_store(out, encoder="tiny_clip_r50x4")
     assert sorted(store.ids()) == ["0000", "0001", "0002", "0003", "0004"]  # storage order: by batch
@@ -126,3 +126,15 @@ def test_two_processes_give_the_same_store_as_one(images, tmp_path):
     for i in one.ids():
         assert one.grid_shape(i) == two.grid_shape(i)
         np.testing.assert_allclose(one.get(i), two.get(i), rtol=1e-5, atol=1e-6)
+
+
+def test_non_finite_features_stop_the_run_naming_the_image(images, tmp_path):
+    """A corrupt weights file (a NaN in one kernel) gives NaN grids: the run stops at the first
+    image, naming the store, the image and the field, and publishes nothing."""
+    enc = tiny_encoder("clip_r50x4")
+    with torch.no_grad():
+        enc.trunk.layer4[0].conv1.weight[0, 0, 0, 0] = float("nan")
+    items = list_images(images)
+    with pytest.raises(DataFormatError, match=r"n.grids, record image 0000, field 'grid': holds NaN"):
+        extract_grids(enc, items, tmp_path / "n.grids", make_preset("caption"), workers=0, progress=False)
+    assert not (tmp_path / "n.grids").exists()
