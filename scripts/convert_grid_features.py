@@ -17,18 +17,19 @@ import argparse
 import json
 
 from features.grid_convert import FORMATS, convert_grids
+from vln.cli import script_parser
 from vln.errors import VLNError, run_script
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("src", help="input store / folder / LMDB")
     p.add_argument("dst", help="output store / folder / LMDB")
     p.add_argument("--from", dest="src_format", choices=FORMATS, default=None, help="input layout (default: detect)")
     p.add_argument("--to", dest="dst_format", choices=FORMATS, default=None, help="output layout (default: from name)")
-    p.add_argument("--encoder", default=None, help="encoder name to record when the input carries no metadata")
+    p.add_argument("--encoder", default=None, help="encoder name to record when the input carries no metadata (default: the input's own record)")
     p.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="dtype of a grids output")
-    p.add_argument("--fc-dir", default=None, help="pooled vectors of an npy/npz input (<id>.npy)")
+    p.add_argument("--fc-dir", default=None, help="pooled vectors of an npy/npz input (<id>.npy; default: none)")
     p.add_argument("--dst-fc-dir", default=None, help="where pooled vectors of an npy/npz output go (default <dst>_fc)")
     return p
 

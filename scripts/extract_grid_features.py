@@ -22,6 +22,7 @@ import logging
 
 from features.grid_presets import PRESETS, RESIZE_MODES, make_preset, parse_size
 from features.registry import ENCODERS
+from vln.cli import script_parser
 from vln.errors import VLNError, run_script
 
 #: Expected input errors: reported as one ``error: ...`` line (no traceback) by ``run_script``.
@@ -30,7 +31,7 @@ DTYPES = {"fp16": "float16", "float16": "float16", "fp32": "float32", "float32":
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("--encoder", required=True, choices=[n for n in ENCODERS.names() if ENCODERS.get(n).needs_pixels],
                    help="registered pixel encoder")
     p.add_argument("--preset", default="vqa", choices=PRESETS.names() + ["custom"], help="input sizing")
@@ -39,15 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--image-list", help="text file: one 'PATH' or 'IMAGE_ID PATH' per line")
     p.add_argument("--out", required=True, help="output store directory (<name>.grids)")
     p.add_argument("--resize", choices=RESIZE_MODES, default=None,
-                   help="'fixed' turns vqa into 600x1000 (the released code), pretrain into 384x640")
-    p.add_argument("--size", type=parse_size, default=None, help="custom fixed input HxW (with --preset custom)")
-    p.add_argument("--short-side", type=int, default=None, help="custom keep-aspect shorter side (pixels)")
-    p.add_argument("--max-long-side", type=int, default=None, help="custom cap on the longer side (pixels)")
-    p.add_argument("--pad-to", type=parse_size, default=None, help="custom zero-padded canvas HxW (landscape)")
+                   help="'fixed' turns vqa into 600x1000 (the released code), pretrain into 384x640 (default: the preset's own)")
+    p.add_argument("--size", type=parse_size, default=None, help="custom fixed input HxW (with --preset custom; default: none)")
+    p.add_argument("--short-side", type=int, default=None, help="custom keep-aspect shorter side (pixels; default: none)")
+    p.add_argument("--max-long-side", type=int, default=None, help="custom cap on the longer side (pixels; default: no cap)")
+    p.add_argument("--pad-to", type=parse_size, default=None, help="custom zero-padded canvas HxW (landscape; default: no padding)")
     p.add_argument("--pooled", action=argparse.BooleanOptionalAction, default=None,
                    help="store the pooled vector too (default: the preset's choice; caption: yes)")
     p.add_argument("--dtype", default="fp16", choices=sorted(DTYPES), help="storage dtype")
-    p.add_argument("--weights", default=None, help="checkpoint PATH, pretrained tag, or 'random' (tests only)")
+    p.add_argument("--weights", default=None, help="weights file or folder PATH, pretrained tag, or 'random' (tests only); default: $CLIPVIL_WEIGHTS_DIR, then the local caches")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds '--weights random' so that every rank builds the same random encoder")
     p.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=4, help="DataLoader decoding processes (0: in the main process)")
     p.add_argument("--amp", default="auto", choices=("auto", "bf16", "fp16", "none"), help="autocast dtype on GPU")
     p.add_argument("--shard-gb", type=float, default=1.0, help="shard file size in GB")
-    p.add_argument("--limit", type=int, default=None, help="only the first N images (smoke tests)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images (smoke tests; default: all)")
     p.add_argument("--no-resume", action="store_true", help="discard a partial run instead of resuming it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p

@@ -105,7 +105,7 @@ def test_rxr_run_records_its_tokenizer_and_resume_refuses_another(tmp_path):
     out = tmp_path / "run"
     cfg = dict(features="toy", dataset="rxr", data_dir=str(root), out=str(out), batch_size=4, iters=2, eval_every=2,
                eval_splits="val_unseen", hidden=32, word_embedding=16, action_embedding=8, progress=False,
-               stanza_dir=str(tmp_path / "no_stanza_models"))
+               stanza_dir=str(tmp_path / "no_stanza_models"), allow_random_features=True)
     Trainer(TrainConfig(**cfg)).train()
     recorded = json.loads((out / "tokenizer.json").read_text())
     assert recorded["languages"] == {"en": REGEX_BACKEND, "hi": REGEX_BACKEND}
