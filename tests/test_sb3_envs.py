@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401 - registers the ids
+from ci_required import import_or_skip
 from vln.errors import InvalidActionError
 
-pytest.importorskip("stable_baselines3")
+import_or_skip("stable_baselines3", "the rl extra is not installed (pip install -e .[rl])")
 from stable_baselines3.common.env_checker import check_env  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 

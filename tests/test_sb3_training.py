@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import envs  # noqa: F401 - registers the ids
+from ci_required import import_or_skip
 
-pytest.importorskip("sb3_contrib")
+import_or_skip("sb3_contrib", "the rl extra is not installed (pip install -e .[rl])")
 from sb3_contrib import MaskablePPO  # noqa: E402
 from stable_baselines3.common.vec_env import VecMonitor  # noqa: E402
 
