@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -rs -n 2 tests
 
 bench: $(STAMP)
-	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
