@@ -6,7 +6,10 @@
 3. Score the reference policies (STOP at start, random walk, shortest-path oracle) on val_unseen.
 4. Train the EnvDrop follower on the CPU for a short budget and score it the same way.
 
-Usage: python scripts/demo.py [--data-dir DIR] [--iters N] [--seed S]
+Usage: python scripts/demo.py [--data-dir DIR] [--houses N] [--iters N] [--seed S]
+
+``--houses`` and ``--iters`` set the budget (the defaults are the README's: the 60-house world,
+400 iterations, about 5-7 minutes on 2 CPU cores); the run folder goes under ``./runs``.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ logger = logging.getLogger("demo")
 KEYS = ("sr", "spl", "ndtw", "nav_error", "length")
 
 
-def ensure_world(data_dir: Path, seed: int) -> None:
+def ensure_world(data_dir: Path, seed: int, houses: int) -> None:
     """Generate the world if it is missing, or regenerate it (and its features) if an older generator wrote it."""
     from vln.synthetic import generate_world, regenerate_world, stale_world_message
 
@@ -43,7 +46,7 @@ def ensure_world(data_dir: Path, seed: int) -> None:
         logger.info("using the data root %s", data_dir)
         return
     logger.info("generating the synthetic world in %s (a few seconds)", data_dir)
-    generate_world(data_dir, seed=seed)
+    generate_world(data_dir, houses=houses, seed=seed)
 
 
 def ensure_features(data_dir: Path, encoder: str = "synthetic_semantic") -> None:
@@ -62,6 +65,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=None, help="data root (default: the synthetic world)")
     ap.add_argument("--iters", type=int, default=400, help="follower training iterations (CPU: ~1 s each)")
+    ap.add_argument("--houses", type=int, default=None,
+                    help="houses of the world when it is generated here (default: vln.synthetic's 60)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -69,7 +74,7 @@ def main(argv=None) -> int:
     from vln.synthetic import default_data_dir
 
     data_dir = args.data_dir or default_data_dir()
-    ensure_world(data_dir, args.seed)
+    ensure_world(data_dir, args.seed, args.houses)
     ensure_features(data_dir)
     world = gym.make("vln/R2R-v0", data_dir=data_dir, split="val_unseen", features="synthetic_semantic",
                      feature_mode="index").unwrapped.world
