@@ -29,7 +29,7 @@ logger = logging.getLogger("demo")
 KEYS = ("sr", "spl", "ndtw", "nav_error", "length")
 
 
-def ensure_world(data_dir: Path, seed: int, houses: int) -> None:
+def ensure_world(data_dir: Path, seed: int, houses: int | None = None) -> None:
     """Generate the world if it is missing, or regenerate it (and its features) if an older generator wrote it."""
     from vln.synthetic import generate_world, regenerate_world, stale_world_message
 
