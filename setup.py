@@ -28,6 +28,7 @@ setup(
         "pillow>=9.0",
         "regex>=2023.0",
         "pycocoevalcap>=1.2",  # BLEU of the speaker (and the captioning metrics)
+        "filelock>=3.12",  # build locks of shared caches (vln/locks.py)
     ],
     extras_require={
         # playwright drives Debian's /usr/bin/chromium in the replay viewer's browser test

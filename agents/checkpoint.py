@@ -27,11 +27,8 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict, meta: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "tensors": tensors, "meta": json.dumps(meta)}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_path(path) as tmp:  # fsync'ed, renamed, mode as a plain write would give
+        torch.save(payload, tmp)
     logger.debug("saved checkpoint %s", path)
     return path
 

@@ -36,6 +36,7 @@ class TrainConfig:
     max_actions: int = field(default=35, metadata={"help": "actions per episode"})
     max_decode_length: int = field(default=120, metadata={"help": "speaker: max generated tokens"})
     vocab: str | None = field(default=None, metadata={"help": "vocabulary file, one word per line (default: built from the train split, words seen >= 5 times)"})
+    stanza_dir: str | None = field(default=None, metadata={"help": "RxR: folder of local stanza models (<dir>/resources.json, <dir>/<lang>/tokenize/); default $STANZA_RESOURCES_DIR or stanza's cache; languages without a model use the regex split"})
     language: str | None = field(default=None, metadata={"help": "RxR language filter (en, hi-IN, te-IN)"})
     speaker: str | None = field(default=None, metadata={"help": "bt: speaker checkpoint (default: train one first for --speaker-iters)"})
     speaker_iters: int = field(default=2000, metadata={"help": "bt without --speaker: iterations of the speaker trained first"})
@@ -49,6 +50,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "random seed"})
     out: str | None = field(default=None, metadata={"help": "run directory (default runs/<mode>__<features>__<seed>__<time>); an existing one resumes"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
+    allow_random_features: bool = field(default=False, metadata={"help": "accept features extracted with random weights (tests and benchmarks only)"})
     no_auto_data: bool = field(default=False, metadata={"help": "never generate the synthetic world / features; print the commands"})
     progress: bool = field(default=True, metadata={"help": "progress bar"})
 

@@ -1,8 +1,11 @@
 """EnvDrop's angle features: [sin h, cos h, sin e, cos e] repeated to 128 dimensions."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from vln.sim import libm
 from vln.sim.geometry import NUM_VIEWS, VIEW_ELEVATIONS, VIEW_HEADINGS
 
 ANGLE_FEATURE_SIZE = 128
@@ -11,11 +14,15 @@ ANGLE_FEATURE_SIZE = 128
 def angle_features(heading, elevation, size: int = ANGLE_FEATURE_SIZE) -> np.ndarray:
     """Angle features of headings/elevations (radians), shape ``heading.shape + (size,)`` float32.
 
-    Matches EnvDrop ``utils.angle_feature``: ``[sin h, cos h, sin e, cos e] * (size // 4)``.
+    Matches EnvDrop ``utils.angle_feature``: ``[sin h, cos h, sin e, cos e] * (size // 4)``, with the
+    C library's ``sin``/``cos`` as its ``math.sin``/``math.cos`` (see :mod:`vln.sim.libm`).
     """
+    if np.ndim(heading) == 0 and np.ndim(elevation) == 0:  # EnvDrop's own scalar code, same bits
+        h, e = float(heading), float(elevation)
+        return np.array([math.sin(h), math.cos(h), math.sin(e), math.cos(e)] * (size // 4), dtype=np.float32)
     h = np.asarray(heading, dtype=np.float64)
     e = np.asarray(elevation, dtype=np.float64)
-    four = np.stack([np.sin(h), np.cos(h), np.sin(e), np.cos(e)], axis=-1)
+    four = np.stack([libm.sin(h), libm.cos(h), libm.sin(e), libm.cos(e)], axis=-1)
     return np.tile(four, size // 4).astype(np.float32)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vln.sim import libm
 from vln.sim.geometry import HEADING_COUNT, HEADING_INCREMENT
 
 
@@ -63,7 +64,8 @@ def candidate_angles(heading: np.ndarray, elevation: np.ndarray) -> np.ndarray:
     base = np.arange(HEADING_COUNT).astype(np.float64) * HEADING_INCREMENT
     rel = heading[:, None] - base[None, :]  # (C, 12), as EnvDrop: normalized_heading - view % 12 * 30deg
     elev = np.broadcast_to(elevation[:, None], rel.shape)
-    return np.stack([np.sin(rel), np.cos(rel), np.sin(elev), np.cos(elev)], -1).astype(np.float32)
+    # The C library's sin/cos, as EnvDrop's math.sin/math.cos (NumPy's may use SIMD kernels).
+    return np.stack([libm.sin(rel), libm.cos(rel), libm.sin(elev), libm.cos(elev)], -1).astype(np.float32)
 
 
 def teacher_table(local_target: np.ndarray, predecessors: np.ndarray, stop_action: int) -> np.ndarray:

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 
+from vln.errors import VLNError, run_script
 from vln.synthetic import default_data_dir
 from vln.synthetic.world import DEFAULT_FACE_SIZE, DEFAULT_HOUSES, DEFAULT_PATHS, generate_world
 
@@ -42,4 +43,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    # an existing world (FileExistsError names --overwrite), an unwritable --out: one line, no traceback
+    run_script(main, (VLNError, FileExistsError, NotADirectoryError, PermissionError))

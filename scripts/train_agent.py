@@ -18,7 +18,7 @@ import logging
 import sys
 
 from agents.config import TrainConfig, build_parser
-from vln.errors import run_script
+from vln.errors import VLNError, run_script
 
 logger = logging.getLogger(__name__)
 
@@ -44,4 +44,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    run_script(main, (FileNotFoundError,))  # missing data or features: the message names the command that builds it
+    # missing data or features (the message names the command that builds them), a vocabulary built by
+    # another tokenizer, features of another encoder (VLNError): one line
+    run_script(main, (VLNError, FileNotFoundError))

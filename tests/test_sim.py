@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import struct
 
 import numpy as np
 import pytest
@@ -293,8 +294,13 @@ def test_float32_emulation_agrees_with_the_double_recipe_of_the_reference(tmp_pa
             assert abs(loc.rel_distance - np.linalg.norm(d)) < 2e-6
 
 
+def float_bits(x: float) -> int:
+    """The IEEE-754 bit pattern of a double (distinguishes -0.0 from 0.0)."""
+    return struct.unpack("<q", struct.pack("<d", float(x)))[0]
+
+
 def test_matches_the_real_mattersim_when_installed(tmp_path):
-    """Same states and navigable lists as the C++ simulator (skips when MatterSim is absent)."""
+    """Same states and navigable lists as the C++ simulator, bit for bit (skips when MatterSim is absent)."""
     pytest.importorskip("MatterSim", reason="the C++ MatterSim is not installed (optional back-end)")
     rng = np.random.default_rng(9)
     scan = random_graph(tmp_path / "c", "msim0000001", rng, n=14)
@@ -307,17 +313,21 @@ def test_matches_the_real_mattersim_when_installed(tmp_path):
     real.setBatchSize(1)
     real.initialize()
     g = ours.navgraph[scan]
+    fields = ("heading", "elevation")
+    loc_fields = ("x", "y", "z", "rel_heading", "rel_elevation", "rel_distance")
     for ix in np.flatnonzero(g.included):
+        heading, elevation = float(rng.uniform(0, 7)), float(rng.uniform(-0.8, 0.8))  # one draw for both
         for sim in (ours, real):
-            sim.newEpisode([scan], [g.viewpoint_ids[ix]], [float(rng.uniform(0, 7))], [0.0])
+            sim.newEpisode([scan], [g.viewpoint_ids[ix]], [heading], [elevation])
         for _ in range(5):
             a, b = ours.getState()[0], real.getState()[0]
-            assert (a.viewIndex, a.heading, a.elevation) == (b.viewIndex, pytest.approx(b.heading), b.elevation)
+            assert (a.viewIndex, a.step) == (b.viewIndex, b.step)
+            assert [float_bits(getattr(a, f)) for f in fields] == [float_bits(getattr(b, f)) for f in fields]
             assert [l.viewpointId for l in a.navigableLocations] == [l.viewpointId for l in b.navigableLocations]
             for la, lb in zip(a.navigableLocations, b.navigableLocations):
-                assert la.rel_heading == pytest.approx(lb.rel_heading, abs=3e-7)
-                assert la.rel_elevation == pytest.approx(lb.rel_elevation, abs=1e-6)
+                assert [float_bits(getattr(la, f)) for f in loc_fields] == \
+                    [float_bits(getattr(lb, f)) for f in loc_fields], la.viewpointId
             k = int(rng.integers(len(a.navigableLocations)))
-            turn = int(rng.integers(-1, 2))
+            turn, tilt = int(rng.integers(-1, 2)), int(rng.integers(-1, 2))
             for sim in (ours, real):
-                sim.makeAction([k], [turn], [0])
+                sim.makeAction([k], [turn], [tilt])

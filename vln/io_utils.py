@@ -4,9 +4,21 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
+import secrets
+import stat
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def fsync_directory(path: str | os.PathLike) -> None:
+    """fsync a directory, so that a rename or creation inside it survives a crash (POSIX only)."""
+    if os.name != "posix":
+        return  # Windows cannot open a directory for fsync; NTFS journals the rename itself
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -14,15 +26,36 @@ def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
     The temporary file lives in the same directory so that ``os.replace`` is a rename on one
-    file system. On an exception the temporary file is removed and ``path`` is untouched.
+    file system. It is created with the permissions a plain ``open(path, "w")`` would give:
+    ``0o666 & ~umask`` for a new file, the existing file's mode when ``path`` is replaced. Its
+    content is fsync'ed before the rename and the directory after it. On an exception the
+    temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:  # the kernel applies the umask to 0o666, as for any new file
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
     os.close(fd)
     try:
-        yield Path(tmp)
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY if os.name == "posix" else os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if mode is not None:  # a plain open(path, "w") of an existing file keeps its mode
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
+        fsync_directory(path.parent)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -32,12 +65,10 @@ def atomic_path(path: str | os.PathLike):
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (fsync'ed before the rename)."""
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`: mode, fsync, rename)."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -1,10 +1,21 @@
-"""Per-edge geometry of a scan, with the arithmetic of the C++ MatterSim.
+"""Per-edge geometry of a scan, with the arithmetic of the C++ MatterSim, to the last bit.
 
-MatterSim stores positions as ``glm::vec3`` (float32), subtracts, normalises and takes dot
-products in float32, and then calls ``atan2``. We reproduce that arithmetic with NumPy float32
-arrays (each operation rounds to float32 as IEEE single precision does), so that field-of-view
-decisions at the boundary and the sort order of ``navigableLocations`` match the real simulator.
-``rel_heading`` and ``rel_distance`` are float32 values; ``rel_elevation`` is a double.
+MatterSim (``Simulator::populateNavigable``) stores positions as ``glm::vec3`` (float32),
+subtracts, normalises and takes dot products in float32; the camera direction is the double
+``cos``/``sin`` of ``pi/2 - heading`` rounded to float32. We reproduce that arithmetic with NumPy
+float32 arrays (each operation rounds to float32 as IEEE single precision does), so that
+field-of-view decisions at the boundary and the sort order of ``navigableLocations`` match.
+
+The angles come from the C library, as in MatterSim (:mod:`vln.sim.libm`):
+
+* ``rel_heading = atan2f(h.x*c.y - h.y*c.x, h.x*c.x + h.y*c.y)``: the single-precision
+  ``atan2f`` of the float32 operands (C++ picks the float overload), widened to double;
+* ``rel_elevation = atan2(double(d.z), double(|h|)) - elevation``: the double ``atan2``;
+* ``rel_distance = |d|`` and the position fields are float32 values.
+
+These are bit-exact against MatterSim built on the same machine (same libm ``atan2f``/``atan2``/
+``cos``/``sin``, no FMA contraction); on another platform the C library's last bits, and
+therefore ours and MatterSim's together, may differ.
 """
 from __future__ import annotations
 
@@ -14,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import ScanGraph
+from . import libm
 
 #: Discretised views: 12 headings of 30 degrees and elevation steps of 30 degrees (MatterSim).
 HEADING_COUNT = 12
@@ -88,7 +100,7 @@ class EdgeGeometry:
         ptr: (N+1,) int64 CSR offsets into the edge arrays.
         dx, dy: (E,) float32, horizontal components of ``pos[dst] - pos[src]`` (metres).
         rel_distance: (E,) float32, 3D length (glm::length in float32).
-        elevation_angle: (E,) float64, ``atan2(dz, horizontal length)`` (radians).
+        elevation_angle: (E,) float64, C library ``atan2(dz, horizontal length)`` (radians).
         nx, ny: (E,) float32, the normalised horizontal direction (NaN for a vertical edge).
     """
 
@@ -115,7 +127,8 @@ class EdgeGeometry:
         hor2 = dx * dx + dy * dy  # float32 dot of the projected vector (z term is +0)
         rel_distance = np.sqrt(hor2 + dz * dz)
         hor_len = np.sqrt(hor2)
-        elevation_angle = np.arctan2(dz.astype(np.float64), hor_len.astype(np.float64))
+        # MatterSim: atan2(double tar_z, float glm::length) -> the C library's double atan2.
+        elevation_angle = libm.atan2(dz.astype(np.float64), hor_len.astype(np.float64))
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = np.float32(1.0) / hor_len  # glm::inversesqrt = 1 / sqrt in float32
             nx, ny = dx * inv, dy * inv
@@ -124,26 +137,38 @@ class EdgeGeometry:
         graph.__dict__["_edge_geometry"] = geom
         return geom
 
-    def relative(self, edges: slice | np.ndarray, heading, elevation):
-        """Field-of-view cosine and relative angles of ``edges`` seen from ``heading``.
+    def seen(self, edges: np.ndarray, heading, elevation, cos_half_hfov: float, restricted: bool = True):
+        """MatterSim's field-of-view test of ``edges`` from ``heading``, and the angles of those kept.
 
         Args:
-            edges: which edges (a slice of one source's range, or an index array).
-            heading: radians (scalar, or an array broadcasting against the edges).
-            elevation: radians, the camera elevation subtracted from ``elevation_angle``.
+            edges: (E,) int64 edge indices.
+            heading: radians, a scalar or an array broadcasting against ``edges`` (e.g. (H, 1)).
+            elevation: radians (scalar), the camera elevation subtracted from ``elevation_angle``.
+            cos_half_hfov: ``cos(HFOV / 2)``; an edge is kept if the float32 cosine of its horizontal
+                angle to the heading is ``>=`` it (always, when ``restricted`` is False).
+            restricted: MatterSim's ``restrictedNavigation``.
 
         Returns:
-            cos_angle (float64 of a float32 dot product), rel_heading (float32, positive to the
-            right), rel_elevation (float64).
+            keep: bool mask of the broadcast shape of ``heading`` and ``edges``;
+            rel_heading: (K,) float32, the C library's ``atan2f`` (positive to the right), for the
+            kept entries in ``np.nonzero(keep)`` order; rel_elevation: (K,) float64.
         """
         cx, cy = horizon_direction(heading)
         nx, ny, dx, dy = self.nx[edges], self.ny[edges], self.dx[edges], self.dy[edges]
-        with np.errstate(invalid="ignore"):
-            cos_angle = (nx * cx + ny * cy).astype(np.float64)
-        rel_heading = np.arctan2((dx * cy - dy * cx).astype(np.float64), (dx * cx + dy * cy).astype(np.float64))
-        rel_heading = rel_heading.astype(np.float32)
-        rel_elevation = self.elevation_angle[edges] - elevation
-        return cos_angle, rel_heading, rel_elevation
+        if restricted:
+            with np.errstate(invalid="ignore"):
+                keep = (nx * cx + ny * cy).astype(np.float64) >= cos_half_hfov
+        else:
+            keep = np.ones(np.broadcast_shapes(cx.shape, dx.shape), dtype=bool)
+        angle = self.elevation_angle[edges]
+        if keep.shape == dx.shape:  # one heading (the simulator's step): the camera direction stays scalar
+            dx, dy, angle = dx[keep], dy[keep], angle[keep]
+        else:
+            cx, cy, dx, dy, angle = (np.broadcast_to(a, keep.shape)[keep] for a in (cx, cy, dx, dy, angle))
+        # MatterSim: atan2 of two float expressions -> the C library's single-precision atan2f
+        # (not the double atan2 rounded to float32, which differs in the last bit).
+        rel_heading = libm.atan2f(dx * cy - dy * cx, dx * cx + dy * cy)
+        return keep, rel_heading, angle - elevation
 
 
 #: State heading (radians) and elevation of each of the 36 discrete views, as the simulator sets
@@ -190,10 +215,11 @@ class ViewLists:
         geom = EdgeGeometry.of(graph)
         n, n_edges = len(graph), len(geom.src)
         headings = np.arange(HEADING_COUNT, dtype=np.float64) * HEADING_INCREMENT
-        cos_angle, rel_heading, _ = geom.relative(np.arange(n_edges), headings[:, None], 0.0)  # (12, E)
-        visible = cos_angle >= cos_half_hfov if restricted else np.ones_like(cos_angle, dtype=bool)
+        visible, rh_visible, _ = geom.seen(np.arange(n_edges), headings[:, None], 0.0, cos_half_hfov, restricted)
+        rel_heading = np.full(visible.shape, np.nan)  # (12, E)
+        rel_heading[visible] = rh_visible
         view_ix, edge_ix = np.nonzero(np.tile(visible, (3, 1)))  # (36, E): view = level * 12 + step
-        rh = rel_heading[view_ix % HEADING_COUNT, edge_ix].astype(np.float64)
+        rh = rel_heading[view_ix % HEADING_COUNT, edge_ix]
         re = geom.elevation_angle[edge_ix] - VIEW_ELEVATIONS[view_ix]
         key = np.sqrt(rh * rh + re * re)
         src = geom.src[edge_ix]

@@ -24,15 +24,13 @@ def navigable_locations(graph: ScanGraph, ix: int, heading: float, elevation: fl
     pos = graph.positions_f32
     ids = graph.viewpoint_ids
     here = ViewPoint(ids[ix], ix, float(pos[ix, 0]), float(pos[ix, 1]), float(pos[ix, 2]))
-    edges = slice(geom.ptr[ix], geom.ptr[ix + 1])
-    cos_angle, rel_heading, rel_elevation = geom.relative(edges, heading, elevation)
-    keep = cos_angle >= cos_half_hfov if restricted else np.ones(len(cos_angle), dtype=bool)
+    edges = np.arange(geom.ptr[ix], geom.ptr[ix + 1])
+    keep, rel_heading, re = geom.seen(edges, heading, elevation, cos_half_hfov, restricted)
     if not keep.any():
         return (here,)
-    dst = geom.dst[edges][keep]
-    rh = rel_heading[keep].astype(np.float64)
-    re = rel_elevation[keep]
-    rd = geom.rel_distance[edges][keep].astype(np.float64)
+    dst = geom.dst[edges[keep]]
+    rh = rel_heading.astype(np.float64)
+    rd = geom.rel_distance[edges[keep]].astype(np.float64)
     key = np.sqrt(rh * rh + re * re)
     # The current location has key 0 and sorts first among equals (it is first in the list).
     order = np.argsort(key, kind="stable")

@@ -11,8 +11,9 @@ class ViewPoint:
         viewpointId: the 32-character id.
         ix: index of the viewpoint in the scan's connectivity file.
         x, y, z: position in metres (float32 values, as MatterSim stores them).
-        rel_heading: radians to the right of the camera heading (float32 value).
-        rel_elevation: radians above the camera elevation (double).
+        rel_heading: radians to the right of the camera heading (float32 value of the C
+            library's ``atan2f``, as MatterSim computes it; see :mod:`vln.sim.libm`).
+        rel_elevation: radians above the camera elevation (double; the C library's ``atan2``).
         rel_distance: metres from the agent (float32 value).
 
     Instances are immutable because the simulator shares them between states.

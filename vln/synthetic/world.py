@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ from ..connectivity import write_connectivity
 from ..datasets.r2r import write_r2r
 from ..datasets.rxr import write_rxr
 from ..graph import NavGraph
-from ..io_utils import atomic_write_json, atomic_write_text
+from ..io_utils import atomic_write_json, atomic_write_text, fsync_directory
 from ..skybox import skybox_filename
 from . import FORMAT_VERSION
 from .episodes import path_length, sample_paths
@@ -123,7 +123,7 @@ _PIXELS_PER_BATCH = 98_304
 
 def _write_file(path: Path, data: bytes) -> None:
     """Write a small file with bare os calls (pathlib's write_bytes costs several times more)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # the umask applies, as for open()
     try:
         view = memoryview(data)
         while view:
@@ -142,7 +142,9 @@ def render_house(out_dir: Path, built: BuiltHouse, face_size: int) -> tuple[np.n
     scan = built.house.scan_id
     scans_dir = out_dir / "scans"
     scans_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{scan}.", suffix=".tmp", dir=scans_dir))
+    # mkdir applies the umask (mkdtemp would leave the published scan folder at mode 0700).
+    tmp = scans_dir / f".{scan}.{secrets.token_hex(4)}.tmp"
+    tmp.mkdir()
     try:
         img_dir = tmp / "matterport_skybox_images"
         img_dir.mkdir()
@@ -170,6 +172,7 @@ def render_house(out_dir: Path, built: BuiltHouse, face_size: int) -> tuple[np.n
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
+        fsync_directory(scans_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
