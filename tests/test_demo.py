@@ -24,18 +24,19 @@ def last_json(stdout: str) -> dict:
 
 
 @pytest.mark.slow
-def test_demo_trains_a_follower_that_beats_the_random_walk(tmp_path):
+def test_demo_trains_a_follower_that_beats_the_random_policies(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "demo.py"), "--data-dir", str(tmp_path / "data"),
                            "--houses", "6", "--iters", "20"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = last_json(proc.stdout)
     table = out["val_unseen"]
-    assert set(table) == {"stop", "random", "teacher", "follower"}
+    assert set(table) == {"stop", "random_uniform", "random_walk", "teacher", "follower"}
     assert all(KEYS <= set(row) for row in table.values()), table
     assert table["teacher"]["sr"] == 1.0 and table["teacher"]["nav_error"] == 0.0  # the shortest-path oracle
     assert table["stop"]["sr"] == 0.0  # goals are never at the start
-    assert table["follower"]["sr"] > table["random"]["sr"] + 0.05, table
+    # measured: 0.31 after 20 iterations, against 0.04 for random_uniform (0.07 for random_walk on this world)
+    assert table["follower"]["sr"] > max(table["random_uniform"]["sr"], table["random_walk"]["sr"]) + 0.05, table
     run = tmp_path / out["run_dir"]
     assert (run / "best_val_unseen.pt").exists() and (run / "params.json").exists()
     assert (tmp_path / "data" / "features" / "synthetic_semantic.feats").exists()
