@@ -18,10 +18,10 @@ demo: $(STAMP)
 	@echo "The README's commands run in $(VENV): source $(VENV)/bin/activate (or use $(PY) for python)."
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -rs -n 2 tests
 
 bench: $(STAMP)
-	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

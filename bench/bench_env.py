@@ -36,7 +36,8 @@ from vln.candidates import stepped_candidates
 from vln.sim import r2r_simulator
 from vln.sim.actions import equivalent_actions
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+from shared_data import SHARED_DATA as SHARED, add_require_data, skipped
+
 DIM = 640
 
 
@@ -180,10 +181,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3.0, help="seconds per contender and batch size")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved measuring rounds")
+    add_require_data(ap)
     args = ap.parse_args(argv)
     if not (SHARED / "R2R" / "R2R_val_unseen.json").exists():
-        print(f"bench_env: skipped, no R2R data at {SHARED}")
-        return 0
+        return skipped("bench_env", f"no R2R data at {SHARED}", args.require_data)
     from features.store import write_feature_store
     from vln.datasets import load_split
     from vln.graph import NavGraph

@@ -7,12 +7,13 @@ HAMT/r4r-style ``cal_dtw`` / ``cal_cls``): a networkx graph per scan from the co
 include reading the graphs; the split file is read once, outside the timings. The run also
 checks that both give the same per-episode numbers.
 
-Run: ``python bench/bench_metrics.py`` (skips with exit 0 when ../shared/data is absent).
+Run: ``python bench/bench_metrics.py [--require-data]`` (skips when ../shared/data is absent, see
+``bench/shared_data.py``).
 """
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,8 @@ import numpy as np
 from vln.evaluate import Evaluator, load_reference_episodes
 from vln.graph import NavGraph
 
-DATA = Path(os.environ.get("CLIPVIL_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")).resolve()
+from shared_data import SHARED_DATA as DATA, add_require_data, skipped
+
 KEYS = ("nav_error", "oracle_error", "trajectory_length", "spl", "ndtw", "sdtw", "cls")
 
 
@@ -97,11 +99,13 @@ def ours(connectivity: Path, episodes, submission) -> list[dict]:
     return Evaluator(NavGraph(connectivity), episodes).score(submission).episodes
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_require_data(ap)
+    args = ap.parse_args(argv)
     split = DATA / "R2R" / "R2R_val_unseen.json"
     if not split.exists():
-        print(f"bench_metrics: skipped, {split} not found")
-        return 0
+        return skipped("bench_metrics", f"{split} not found", args.require_data)
     connectivity = DATA / "connectivity"
     episodes = load_reference_episodes(split)
     submission = {ep.instr_id: [[vp, ep.heading, 0.0] for vp in ep.path] for ep in episodes}

@@ -8,7 +8,10 @@
    mean reference path has edges, then STOP; the trainer logs it too) and ``teacher`` (oracle).
 4. Train the EnvDrop follower on the CPU for a short budget and score it the same way.
 
-Usage: python scripts/demo.py [--data-dir DIR] [--iters N] [--seed S]
+Usage: python scripts/demo.py [--data-dir DIR] [--houses N] [--iters N] [--seed S]
+
+``--houses`` and ``--iters`` set the budget (the defaults are the README's: the 60-house world,
+400 iterations, about 5-7 minutes on 2 CPU cores); the run folder goes under ``./runs``.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ KEYS = ("sr", "spl", "ndtw", "nav_error", "length")
 DEMO_BASELINES = ("stop", "random_uniform", "random_walk", "teacher")
 
 
-def ensure_world(data_dir: Path, seed: int) -> None:
+def ensure_world(data_dir: Path, seed: int, houses: int | None = None) -> None:
     """Generate the world if it is missing, or regenerate it (and its features) if an older generator wrote it."""
     from vln.data_root import ensure_default_world
     from vln.synthetic import regenerate_world, stale_world_message
@@ -48,7 +51,8 @@ def ensure_world(data_dir: Path, seed: int) -> None:
     if (data_dir / "connectivity" / "scans.txt").exists():
         logger.info("using the data root %s", data_dir)
         return
-    ensure_default_world(data_dir, seed=seed)  # under the build lock: runs started together build it once
+    kwargs = {} if houses is None else {"houses": houses}
+    ensure_default_world(data_dir, seed=seed, **kwargs)  # under the build lock: runs started together build it once
 
 
 def ensure_features(data_dir: Path, encoder: str = "synthetic_semantic") -> None:
@@ -67,6 +71,8 @@ def main(argv=None) -> int:
     ap = script_parser(__doc__)
     ap.add_argument("--data-dir", type=Path, default=None, help="data root (default: the synthetic world)")
     ap.add_argument("--iters", type=int, default=400, help="follower training iterations (CPU: ~1 s each)")
+    ap.add_argument("--houses", type=int, default=None,
+                    help="houses of the world when it is generated here (default: vln.synthetic's 60)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the world (when generated), the policies and training")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -74,7 +80,7 @@ def main(argv=None) -> int:
     from vln.synthetic import default_data_dir
 
     data_dir = args.data_dir or default_data_dir()
-    ensure_world(data_dir, args.seed)
+    ensure_world(data_dir, args.seed, args.houses)
     ensure_features(data_dir)
     world = gym.make("vln/R2R-v0", data_dir=data_dir, split="val_unseen", features="synthetic_semantic",
                      feature_mode="index").unwrapped.world

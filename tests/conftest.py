@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ci_required import skip_or_fail
 from graph_builders import TINY_EDGES, TINY_POSITIONS, TINY_SCAN, write_graph
 
 SHARED_DATA = Path(os.environ.get("CLIPVIL_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")).resolve()
@@ -21,9 +22,9 @@ def tiny_connectivity(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    """``../shared/data`` (real R2R splits and the 90 Matterport3D graphs); skips when absent."""
+    """``../shared/data`` (real R2R splits and the 90 Matterport3D graphs); skips when absent (fails under CI=true)."""
     if not (SHARED_DATA / "connectivity" / "scans.txt").exists():
-        pytest.skip(f"real Matterport3D data not found at {SHARED_DATA}")
+        skip_or_fail(f"real Matterport3D data not found at {SHARED_DATA} (set CLIPVIL_SHARED_DATA)")
     return SHARED_DATA
 
 

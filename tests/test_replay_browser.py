@@ -2,7 +2,7 @@
 
 Needs Debian's ``chromium`` (``apt-get install chromium``) and the ``playwright`` Python package
 (``pip install playwright``; its own browser download is not used). Skips, saying which is
-missing, otherwise. A screenshot of an episode is saved to ``tests/artifacts/``.
+missing, otherwise; under ``CI=true`` it fails instead (this is the viewer's only XSS check). A screenshot of an episode is saved to ``tests/artifacts/``.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ci_required import import_or_skip, skip_or_fail
 from graph_builders import vp_id
 from test_replay_data import make_replay_root
 
@@ -30,15 +31,15 @@ HOSTILE = 'walk <img src=x onerror="window.__pwned=1"> to <b>the</b> hall'
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed "
-                                   "(pip install playwright; the browser comes from Debian's chromium)")
+    sync_api = import_or_skip("playwright.sync_api", "the playwright Python package is not installed "
+                              "(pip install playwright; the browser comes from Debian's chromium)")
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium, or set CLIPVIL_CHROMIUM)")
+        skip_or_fail(f"no Chromium at {CHROMIUM} (apt-get install -y chromium, or set CLIPVIL_CHROMIUM)")
     with sync_api.sync_playwright() as pw:
         try:
             b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         except Exception as e:  # e.g. missing shared libraries in a container
-            pytest.skip(f"Chromium at {CHROMIUM} does not start: {e}")
+            skip_or_fail(f"Chromium at {CHROMIUM} does not start: {e}")
         yield b
         b.close()
 

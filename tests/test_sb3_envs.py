@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401 - registers the ids
+from ci_required import import_or_skip
+from vln.candidates import stepped_candidates
 from vln.errors import InvalidActionError
+from vln.sim import r2r_simulator
 
-pytest.importorskip("stable_baselines3")
+import_or_skip("stable_baselines3", "the rl extra is not installed (pip install -e .[rl])")
 from stable_baselines3.common.env_checker import check_env  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
@@ -60,14 +63,20 @@ def test_sb3_check_env(world_dir, env_id, mode):
 
 
 def test_single_env_action_masks(world_dir):
+    """The mask MaskablePPO reads opens exactly the candidates the simulator offers (EnvDrop's 36-view loop)."""
     env = make_sb3_env("vln/R2R-v0", **kw(world_dir))
+    navgraph = env.unwrapped.world.navgraph
+    sim = r2r_simulator(world_dir / "connectivity")
     obs, info = env.reset(seed=1)
     n = env.action_space.n
     for _ in range(20):
         mask = env.action_masks()
         assert mask.dtype == bool and mask.shape == (n,)
         assert np.array_equal(mask, obs["action_mask"].astype(bool))  # the same mask in the observation
-        assert np.array_equal(mask[:-1], obs["candidate_viewpoints"] >= 0) and mask[-1]  # candidates + STOP
+        expected = [c["viewpointId"] for c in stepped_candidates(sim, info["scan"], info["viewpoint"])]
+        assert mask[-1] and mask[:-1].sum() == len(expected) and mask[: len(expected)].all()  # candidates + STOP
+        ids = navgraph[info["scan"]].viewpoint_ids
+        assert [ids[i] for i in obs["candidate_viewpoints"][: len(expected)]] == expected
         # MaskablePPO reaches it through the standard wrappers of gym.make as well.
         assert np.array_equal(env.unwrapped.action_masks(), mask)
         invalid = np.flatnonzero(~mask)
