@@ -82,7 +82,7 @@ def test_decoding_with_a_mistyped_data_dir_names_the_data_not_the_features(tmp_p
     out = tmp_path / "run"
     train_agent.main(["--features", "toy", "--dataset", "r2r", "--data-dir", str(root), "--out", str(out), "--iters", "1",
                       "--eval-every", "1", "--batch-size", "2", "--hidden", "16", "--word-embedding", "8",
-                      "--no-progress", "--eval-splits", "val_unseen"])
+                      "--no-progress", "--eval-splits", "val_unseen", "--allow-random-features"])
     typo = tmp_path / "dta"
     with pytest.raises(DataNotFoundError, match=f"{typo} does not exist(.|\n)*connectivity"):
         export_submission.main(["--checkpoint", str(out / "latest.pt"), "--dataset", "r2r", "--data-dir", str(typo),
