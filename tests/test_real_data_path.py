@@ -24,26 +24,28 @@ SMALL_MODEL = ["--hidden", "32", "--word-embedding", "16", "--action-embedding",
 
 
 def train_resume_export_validate(data_args: list[str], features: str, run: Path, split_file: Path,
-                                 tmp_path: Path, eval_split: str, batch: str) -> dict:
+                                 tmp_path: Path, eval_split: str, batch: str, allow_random: list[str]) -> dict:
     """README order: train 2 iterations, resume to 4 with only ``--out``/``--iters``, refuse a
-    differing flag, export the test split, validate it, refuse a tampered copy; returns the export."""
+    differing flag, export the test split, validate it, refuse a tampered copy; returns the export.
+    ``allow_random`` is ``["--allow-random-features"]`` for a store recorded as random-weight features."""
     first = train_agent.main(["--features", features, *data_args, "--out", str(run), "--iters", "2",
                               "--eval-every", "2", "--batch-size", batch, "--eval-splits", eval_split,
-                              "--allow-random-features", *SMALL_MODEL])
+                              *allow_random, *SMALL_MODEL])
     assert first["iteration"] == 2 and [h["iter"] for h in first["history"]] == [2]
-    # Rerun with the same --out: the saved settings (hidden 32, the store, batch) are used, training goes on from 2.
-    resumed = train_agent.main([*data_args, "--out", str(run), "--iters", "4"])
+    # The README's resume: only --out and a larger --iters; the saved settings (data, store, hidden 32, batch) are
+    # used and training goes on from iteration 2.
+    resumed = train_agent.main(["--out", str(run), "--iters", "4"])
     assert resumed["iteration"] == 4 and [h["iter"] for h in resumed["history"]] == [2, 4]
     params = json.loads((run / "params.json").read_text())
     assert (params["iters"], params["hidden"], params["features"], params["batch_size"]) == (4, 32, features, int(batch))
     with pytest.raises(ConfigMismatchError) as err:
-        train_agent.main([*data_args, "--out", str(run), "--iters", "5", "--hidden", "64"])
+        train_agent.main([*data_args, "--out", str(run), "--iters", "5", "--hidden", "64"])  # data flags agree
     assert "\n" not in str(err.value) and "--hidden 64 (saved 32)" in str(err.value)
     assert json.loads((run / "params.json").read_text())["iters"] == 4  # the refused rerun changed nothing
 
     sub = tmp_path / "submit_test.json"
     out = export_submission.main(["--checkpoint", str(run / f"best_{eval_split}.pt"), *data_args, "--split", "test",
-                                  "--out", str(sub), "--allow-random-features"])
+                                  "--out", str(sub), *allow_random])
     test_ids = {f"{e['path_id']}_{k}" for e in json.loads(split_file.read_text())
                 for k in range(len(e["instructions"]))}
     submitted = json.loads(sub.read_text())
@@ -63,6 +65,7 @@ def train_resume_export_validate(data_args: list[str], features: str, run: Path,
     return out
 
 
+@pytest.mark.slow  # about 40 s on 2 cores, most of it the extraction of 1,944 views
 def test_readme_commands_on_a_synthetic_world_with_a_torchscript_clip(tiny_clip_rn, tmp_path):
     world = tmp_path / "synthetic_s1"
     make_world.main(["--out", str(world), "--houses", "3", "--seed", "1", "--face-size", "16", "--train-paths", "6",
@@ -76,13 +79,15 @@ def test_readme_commands_on_a_synthetic_world_with_a_torchscript_clip(tiny_clip_
     with open_feature_store(store) as feats:
         record = feats.provenance
         assert record["name"] == tiny_clip_rn["spec_obj"].name and record["weights"] == tiny_clip_rn["openai"].name
-        assert len(record["weights_sha256"]) == 64
+        # A weights file (random inside, but nothing says so) is recorded by name and hash, not as random weights:
+        # training and export take the store without --allow-random-features, as they would RN50x4.pt's.
+        assert len(record["weights_sha256"]) == 64 and record["random"] is False
         n_viewpoints = len(list(feats.keys()))
     assert n_viewpoints > 0, meta
 
     data_args = ["--dataset", "synthetic", "--data-dir", str(world)]
     train_resume_export_validate(data_args, str(store), tmp_path / "runs" / "tiny_rn", world / "R2R" / "R2R_test.json",
-                                 tmp_path, eval_split="val_unseen", batch="4")
+                                 tmp_path, eval_split="val_unseen", batch="4", allow_random=[])
 
 
 def random_feature_store(path: Path, connectivity: Path, scans, dim: int = 8) -> Path:
@@ -109,5 +114,6 @@ def test_readme_commands_on_the_real_r2r_graphs_with_random_features(real_data, 
     store = random_feature_store(root / "features" / "random_test.feats", root / "connectivity", scans)
     data_args = ["--dataset", "r2r", "--data-dir", str(root)]
     out = train_resume_export_validate(data_args, str(store), tmp_path / "runs" / "r2r", real_data / "R2R" / "R2R_test.json",
-                                       tmp_path, eval_split="val_seen", batch="8")
+                                       tmp_path, eval_split="val_seen", batch="64",
+                                       allow_random=["--allow-random-features"])
     assert out["episodes"] == 4173  # every instruction of the real test split
