@@ -2,15 +2,15 @@
 
 Example::
 
-    python scripts/convert_features.py CLIP-ResNet-50x4-views.tsv data/features/clip_r50x4.feats
-    python scripts/convert_features.py data/features/clip_r50x4.feats clip_r50x4.tsv
+    python scripts/convert_features.py CLIP-ResNet-50x4-views.tsv <data root>/features/clip_r50x4.feats
+    python scripts/convert_features.py <data root>/features/clip_r50x4.feats clip_r50x4.tsv
 
 Every record is validated on the way (size, base64, NaN, duplicates); the output is written
 atomically. A released TSV does not say which encoder made it; ``--encoder NAME`` records it
 (with the encoder's released weights tag, or ``--weights-tag``) so that training and evaluation
 can check it::
 
-    python scripts/convert_features.py CLIP-ResNet-50x4-views.tsv data/features/clip_r50x4.feats --encoder clip_r50x4
+    python scripts/convert_features.py CLIP-ResNet-50x4-views.tsv <data root>/features/clip_r50x4.feats --encoder clip_r50x4
 """
 from __future__ import annotations
 

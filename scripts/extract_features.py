@@ -3,7 +3,7 @@
 Example::
 
     python scripts/extract_features.py --encoder clip_r50x4 --scans-dir data/v1/scans \\
-        --connectivity ../shared/data/connectivity --out data/features/clip_r50x4.feats
+        --connectivity ../shared/data/connectivity --out <data root>/features/clip_r50x4.feats
 
 The output is a ``.feats`` directory (fast, memory-mapped) or an R2R ``.tsv`` file. An
 interrupted run resumes: viewpoints already written are skipped (``--no-resume`` restarts).
