@@ -11,7 +11,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*"]),
+    packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*",
+                                    "vlcorpus", "vlcorpus.*"]),
     package_data={"vln.replay": ["static/*"]},
     install_requires=[
         # torch/torchvision: the one pair that installs from this machine's local wheels.
@@ -25,6 +26,7 @@ setup(
         "stanza>=1.7",
         "tensorboard>=2.14",
         "tqdm>=4.60",
+        "filelock>=3.12",  # the last extraction rank merges the image grid store under a file lock
         "pillow>=9.0",
         "regex>=2023.0",
         "pycocoevalcap>=1.2",  # BLEU of the speaker (and the captioning metrics)

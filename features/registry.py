@@ -124,3 +124,9 @@ register_encoder(EncoderSpec(
     render_vfov=R2R_VFOV, mean=(), std=(), pooled_dim=512, grid_dim=None, grid_stride=None,
     l2_normalize=True, builder="features.semantic:build_semantic_encoder", options={"seed": 0},
 ))
+register_encoder(EncoderSpec(
+    name="synthetic_semantic_grid", family="annotation", architecture="segment-coverage-grid",
+    weights_tag="seeded", weights_file=None, input_size=(0, 0), render_size=(0, 0), render_vfov=R2R_VFOV,
+    mean=(), std=(), pooled_dim=73, grid_dim=73, grid_stride=32, l2_normalize=False,
+    builder="features.semantic_grid:build_semantic_grid_encoder", options={"seed": 0, "instance_dim": 16},
+))  # 73 = 57 classes of vln.synthetic.vocab.CLASSES + a 16-d instance code (features/semantic_grid.py)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from ..connectivity import write_connectivity
 from ..datasets.r2r import write_r2r
 from ..datasets.rxr import write_rxr
 from ..graph import NavGraph
-from ..io_utils import atomic_write_json, atomic_write_text, fsync_directory
+from ..io_utils import atomic_dir, atomic_write_json, atomic_write_text
 from ..skybox import skybox_filename
 from . import FORMAT_VERSION
 from .episodes import path_length, sample_paths
@@ -140,12 +139,7 @@ def render_house(out_dir: Path, built: BuiltHouse, face_size: int) -> tuple[np.n
         visibility: (V, n_objects) float64 share of each panorama covering each object.
     """
     scan = built.house.scan_id
-    scans_dir = out_dir / "scans"
-    scans_dir.mkdir(parents=True, exist_ok=True)
-    # mkdir applies the umask (mkdtemp would leave the published scan folder at mode 0700).
-    tmp = scans_dir / f".{scan}.{secrets.token_hex(4)}.tmp"
-    tmp.mkdir()
-    try:
+    with atomic_dir(out_dir / "scans" / scan) as tmp:
         img_dir = tmp / "matterport_skybox_images"
         img_dir.mkdir()
         sc = built.scene
@@ -168,14 +162,6 @@ def render_house(out_dir: Path, built: BuiltHouse, face_size: int) -> tuple[np.n
             sem = np.concatenate([cast_skyboxes(sc, origins[s:s + per_batch], SEMANTIC_FACE_SIZE)[1]
                                   for s in range(0, len(origins), per_batch)])
         fractions, visibility = view_semantics(sem, sc.cls, sc.colour_cls, sc.instance, len(built.house.objects))
-        final = scans_dir / scan
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        fsync_directory(scans_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return fractions, visibility
 
 
