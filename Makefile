@@ -15,6 +15,7 @@ $(STAMP): setup.py
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py
+	@echo "The README's commands run in $(VENV): source $(VENV)/bin/activate (or use $(PY) for python)."
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 tests

@@ -7,7 +7,7 @@ Public API::
     from agents.config import TrainConfig          # hyper-parameters (EnvDrop defaults)
     from agents.trainer import Trainer             # Trainer(cfg).train() -> validation history
     from agents.inference import load_follower, decode_split
-    from agents.checkpoint import save_checkpoint, load_checkpoint
+    from agents.checkpoint import save_checkpoint, load_checkpoint  # the run layer (training/) with the agent format tag
 
 Importing this package does not import torch; the modules do.
 """

@@ -1,8 +1,16 @@
-"""Training arguments as a dataclass with the paper's defaults (the CLI parser is generated from it)."""
+"""Training arguments as a dataclass with the paper's defaults.
+
+The command line is generated from it by :func:`training.config.parse_config`. Fields marked
+``may_change_on_resume`` may be given a new value when a run resumes (``--iters`` to train longer,
+the device, how often it logs and saves); every other setting stays the one in the run's
+``params.json``, and a differing flag is refused.
+"""
 from __future__ import annotations
 
-import argparse
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
+
+#: metadata of the fields that may differ from the saved settings when a run resumes.
+MAY_CHANGE = {"may_change_on_resume": True}
 
 
 @dataclass
@@ -13,7 +21,7 @@ class TrainConfig:
     dataset: str = field(default="synthetic", metadata={"help": "r2r, rxr or synthetic", "choices": ("r2r", "rxr", "synthetic")})
     data_dir: str | None = field(default=None, metadata={"help": "data root (default: the synthetic world, generated if missing)"})
     mode: str = field(default="follower", metadata={"help": "what to train: the follower, the speaker, or the follower with back-translation (bt)", "choices": ("follower", "speaker", "bt")})
-    iters: int = field(default=80000, metadata={"help": "training iterations (one IL batch + one RL batch each)"})
+    iters: int = field(default=80000, metadata={"help": "training iterations (one IL batch + one RL batch each)", **MAY_CHANGE})
     batch_size: int = field(default=64, metadata={"help": "episodes per batch"})
     lr: float = field(default=1e-4, metadata={"help": "follower learning rate (RMSprop)"})
     speaker_lr: float = field(default=1e-4, metadata={"help": "speaker learning rate (Adam)"})
@@ -36,40 +44,24 @@ class TrainConfig:
     max_actions: int = field(default=35, metadata={"help": "actions per episode"})
     max_decode_length: int = field(default=120, metadata={"help": "speaker: max generated tokens"})
     vocab: str | None = field(default=None, metadata={"help": "vocabulary file, one word per line (default: built from the train split, words seen >= 5 times)"})
-    language: str | None = field(default=None, metadata={"help": "RxR language filter (en, hi-IN, te-IN)"})
+    language: str | None = field(default=None, metadata={"help": "RxR language filter: en, hi-IN or te-IN (default: all)"})
     speaker: str | None = field(default=None, metadata={"help": "bt: speaker checkpoint (default: train one first for --speaker-iters)"})
     speaker_iters: int = field(default=2000, metadata={"help": "bt without --speaker: iterations of the speaker trained first"})
-    follower: str | None = field(default=None, metadata={"help": "bt: follower checkpoint to start from (optional)"})
+    follower: str | None = field(default=None, metadata={"help": "bt: follower checkpoint to start from (default: a new follower)"})
     load_optim: bool = field(default=False, metadata={"help": "bt: also restore the RMSprop statistics of --follower (EnvDrop --loadOptim; the learning rate stays --lr)"})
     aug_paths: int = field(default=20000, metadata={"help": "bt: augmentation paths sampled on the training scans"})
-    eval_every: int = field(default=1000, metadata={"help": "iterations between validations and checkpoints"})
+    eval_every: int = field(default=1000, metadata={"help": "iterations between validations (each writes best_<split>.pt and latest.pt)"})
+    latest_every: int = field(default=500, metadata={"help": "iterations between writes of latest.pt (0: only at validations)", **MAY_CHANGE})
+    latest_minutes: float = field(default=5.0, metadata={"help": "minutes between writes of latest.pt, whichever comes first (0: off)", **MAY_CHANGE})
     eval_splits: str = field(default="val_seen,val_unseen", metadata={"help": "comma-separated validation splits (missing ones skipped)"})
-    log_every: int = field(default=100, metadata={"help": "iterations between console/TensorBoard loss logs"})
-    device: str = field(default="auto", metadata={"help": "cuda, cpu or auto"})
+    log_every: int = field(default=100, metadata={"help": "iterations between console/TensorBoard loss logs", **MAY_CHANGE})
+    device: str = field(default="auto", metadata={"help": "cuda, cpu or auto", **MAY_CHANGE})
     seed: int = field(default=0, metadata={"help": "random seed"})
-    out: str | None = field(default=None, metadata={"help": "run directory (default runs/<mode>__<features>__<seed>__<time>); an existing one resumes"})
-    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
-    no_auto_data: bool = field(default=False, metadata={"help": "never generate the synthetic world / features; print the commands"})
-    progress: bool = field(default=True, metadata={"help": "progress bar"})
+    out: str | None = field(default=None, metadata={"help": "run directory (default runs/<mode>__<features>__<seed>__<time>); an existing one resumes", **MAY_CHANGE})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: 1 on the CPU, where more threads slowed the many small LSTM ops; torch's on a GPU)", **MAY_CHANGE})
+    no_auto_data: bool = field(default=False, metadata={"help": "never generate the synthetic world / features; print the commands", **MAY_CHANGE})
+    progress: bool = field(default=True, metadata={"help": "progress bar", **MAY_CHANGE})
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-def build_parser(description: str = "") -> argparse.ArgumentParser:
-    """An argparse parser with one ``--flag`` per :class:`TrainConfig` field."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        kw = {"help": f.metadata.get("help", ""), "default": f.default if f.default is not MISSING else None}
-        if f.type in ("bool", bool):
-            if f.default:
-                p.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false", help="disable: " + kw["help"])
-            else:
-                p.add_argument(flag, action="store_true", help=kw["help"])
-            continue
-        typ = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
-        if "choices" in f.metadata:
-            kw["choices"] = f.metadata["choices"]
-        p.add_argument(flag, type=typ, **kw)
-    return p

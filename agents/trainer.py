@@ -1,29 +1,33 @@
 """The training loop: arguments, data, model, loop, validation, logging, checkpoints, resume.
 
-A run directory holds ``params.json``, ``latest.pt`` (written atomically at every validation),
-``best_<split>.pt`` (best SR on each validation split; BLEU for the speaker), ``vocab.txt`` and
-TensorBoard event files under ``tb/``. Pointing a new run at an existing directory resumes from
-``latest.pt`` exactly: same weights, optimiser state, random states and next batch.
+The run folder is the run layer's (:class:`training.run.RunDir`): ``params.json``, ``latest.pt``
+(written atomically at every validation and every ``--latest-every`` iterations or
+``--latest-minutes`` minutes, whichever comes first), ``best_<split>.pt`` (best SR on each
+validation split; BLEU for the speaker), ``vocab.txt`` and TensorBoard event files under ``tb/``.
+Pointing a new run at an existing folder resumes from ``latest.pt`` exactly (same weights,
+optimiser state, random states and next batch) with the settings saved in ``params.json``; a
+setting that differs from them is refused (:class:`training.config.ConfigMismatchError`) unless it
+may change on resume (``--iters``, the device, logging).
 """
 from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from envs.batch import NavBatch
 from vln.evaluate import Evaluator
-from vln.io_utils import atomic_write_json
+from training.checkpoint import restore_rng_state, rng_state
+from training.logging import TrainLog
+from training.run import LatestPolicy, RunDir, run_name
 from vln.tokenizers import read_vocab, write_vocab
 
 from . import data as D
 from .bank import FeatureBank
-from .checkpoint import load_checkpoint, restore_rng, rng_tensors, save_checkpoint
+from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .follower import Follower, FollowerConfig
 from .rollout import greedy_trajectories, rollout
@@ -42,7 +46,7 @@ def pick_device(name: str) -> torch.device:
 
 def default_run_dir(cfg: TrainConfig) -> Path:
     feats = Path(cfg.features).stem if cfg.features else "none"
-    return Path("runs") / f"{cfg.mode}__{feats}__{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path("runs") / run_name(cfg.mode, feats, cfg.seed)
 
 
 class Trainer:
@@ -61,6 +65,9 @@ class Trainer:
         defaults = D.DATASET_DEFAULTS[cfg.dataset]
         cfg.ml_weight = defaults["ml_weight"] if cfg.ml_weight is None else cfg.ml_weight
         cfg.max_instruction_length = cfg.max_instruction_length or defaults["max_instruction_length"]
+        self.run = RunDir(cfg.out or default_run_dir(cfg), fmt=FORMAT)
+        self.out = self.run.path
+        cfg = self.run.resolve_config(cfg)  # a resumed run: refuse settings that differ from params.json
         self.cfg = cfg
         self.device = pick_device(cfg.device)
         if cfg.threads or self.device.type == "cpu":
@@ -71,8 +78,7 @@ class Trainer:
         self.data_dir = D.resolve_data_dir(cfg.dataset, cfg.data_dir)
         D.ensure_data(cfg.dataset, self.data_dir, cfg.features, auto=not cfg.no_auto_data)
         self.store = D.open_store(self.data_dir, cfg.features)
-        self.out = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-        resume = (self.out / "latest.pt").exists()
+        resume = self.run.resuming
         vocab = self._saved_vocab() if resume else (read_vocab(cfg.vocab) if cfg.vocab else None)
         tok = self._tokenizer(vocab) if vocab else None
         self.train_world = self._world("train", tok)
@@ -102,9 +108,9 @@ class Trainer:
             from .backtranslation import BackTranslationTask
 
             self.task = BackTranslationTask(self)
-        self.writer = None
+        self.log: TrainLog | None = None
         if resume:
-            self.load(self.out / "latest.pt")
+            self.load(self.run.latest_path)
 
     # ------------------------------------------------------------------ data
     def _world(self, split, tokenizer):
@@ -119,7 +125,7 @@ class Trainer:
         return cls(vocab, encoding_length=self.cfg.max_instruction_length)
 
     def _saved_vocab(self):
-        _, meta = load_checkpoint(self.out / "latest.pt")
+        _, meta = load_checkpoint(self.run.latest_path)
         return meta["vocab"]
 
     # ------------------------------------------------------------------ training
@@ -191,7 +197,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> tuple[dict, dict]:
         tensors = {"follower": self.follower.state_dict(), "optimizer": self.optimizer.state_dict(),
-                   "rng": rng_tensors(self.device)}
+                   "rng": rng_state(self.device)}
         meta = {"iteration": self.iteration, "config": self.cfg.to_dict(), "follower_config": self.follower.cfg.to_dict(),
                 "vocab": list(self.tokenizer.vocab), "sampler": self.sampler.state_dict(), "history": self.history,
                 "best": self.best, "baseline": self.baseline}
@@ -215,25 +221,21 @@ class Trainer:
         self.baseline = meta.get("baseline", {})
         if self.task is not None:
             self.task.load(tensors, meta.get("task", {}))
-        restore_rng(tensors["rng"], self.device)
+        restore_rng_state(tensors["rng"], self.device)
         logger.info("resumed %s at iteration %d", path, self.iteration)
 
     def _validate_and_save(self) -> dict:
         metrics = self.evaluate()
         record = {"iter": self.iteration, **metrics}
         self.history.append(record)
-        for key, value in metrics.items():
-            if isinstance(value, str):  # a generated instruction (speaker)
-                self.writer.add_text(key, value, self.iteration)
-            else:
-                self.writer.add_scalar(key, value, self.iteration)
+        self.log.metrics(self.iteration, metrics)
         key_metric = "bleu" if self.cfg.mode == "speaker" else "sr"
         for split in self.val_worlds:
             v = metrics.get(f"{split}/{key_metric}")
             if v is not None and (split not in self.best or v > self.best[split]["value"]):
                 self.best[split] = {"value": v, "iter": self.iteration}
-                self.save(self.out / f"best_{split}.pt")
-        self.save(self.out / "latest.pt")
+                self.save(self.run.best_path(split))
+        self.save(self.run.latest_path)
         logger.info("iter %d: %s", self.iteration, "  ".join(
             f"{k} {v:.4f}" if not isinstance(v, str) else f"{k} {v!r}" for k, v in metrics.items()))
         return metrics
@@ -243,48 +245,37 @@ class Trainer:
         """Train until ``iters`` total iterations (default ``cfg.iters``); returns the history.
 
         ``on_iteration(iteration, losses)`` is called after every optimiser step (tests use it).
-        """
-        from torch.utils.tensorboard import SummaryWriter
 
+        Raises:
+            ConfigMismatchError: ``cfg.iters`` is below the iterations a resumed run has done.
+        """
         cfg = self.cfg
-        iters = cfg.iters if iters is None else iters
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.out / "params.json", cfg.to_dict(), indent=1)
+        if iters is None:
+            self.run.check_iterations(self.iteration, cfg.iters)
+            iters = cfg.iters
+        self.run.write_params(cfg)
         write_vocab(self.tokenizer.vocab, self.out / "vocab.txt")
-        self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.iteration or None)
-        if hasattr(self.task, "prepare"):
-            self.task.prepare()
-        if self.iteration == 0 and cfg.mode != "speaker":
-            self.baseline = self.baselines()
-            logger.info("baselines: %s", "  ".join(f"{k} {v:.4f}" for k, v in self.baseline.items()))
-            for k, v in self.baseline.items():
-                self.writer.add_scalar(f"baseline/{k}", v, 0)
-            self.writer.add_text("hparams", "|param|value|\n|-|-|\n" + "\n".join(
-                f"|{k}|{v}|" for k, v in cfg.to_dict().items()))
-        bar = tqdm(total=iters, initial=self.iteration, disable=not cfg.progress, unit="it", dynamic_ncols=True)
-        sums, n, t0, steps0 = {}, 0, time.perf_counter(), self.iteration
-        try:
+        self.log = TrainLog(self.run.tb_dir, iters, self.iteration, cfg.log_every, cfg.progress)
+        policy = LatestPolicy(cfg.latest_every, cfg.latest_minutes)
+        with self.log:
+            if hasattr(self.task, "prepare"):
+                self.task.prepare()
+            if self.iteration == 0:
+                self.log.hparams(cfg.to_dict())
+                if cfg.mode != "speaker":
+                    self.baseline = self.baselines()
+                    logger.info("baselines: %s", "  ".join(f"{k} {v:.4f}" for k, v in self.baseline.items()))
+                    self.log.metrics(0, {f"baseline/{k}": v for k, v in self.baseline.items()})
             while self.iteration < iters:
                 losses = self.train_iteration()
                 self.iteration += 1
-                bar.update(1)
-                for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                n += 1
+                self.log.step(self.iteration, losses)
                 if on_iteration is not None:
                     on_iteration(self.iteration, losses)
-                if self.iteration % cfg.log_every == 0 or self.iteration == iters:
-                    rate = (self.iteration - steps0) / max(time.perf_counter() - t0, 1e-9)
-                    for k, v in sums.items():
-                        self.writer.add_scalar(f"train/{k}", v / n, self.iteration)
-                    self.writer.add_scalar("perf/iters_per_s", rate, self.iteration)
-                    bar.set_postfix({k: f"{v / n:.3f}" for k, v in sums.items() if k.startswith("loss")})
-                    logger.info("iter %d  %s  %.2f it/s", self.iteration,
-                                "  ".join(f"{k} {v / n:.4f}" for k, v in sums.items()), rate)
-                    sums, n = {}, 0
                 if self.iteration % cfg.eval_every == 0 or self.iteration == iters:
                     self._validate_and_save()
-        finally:
-            bar.close()
-            self.writer.close()
+                    policy.saved(self.iteration)
+                elif policy.due(self.iteration):
+                    self.save(self.run.latest_path)
+                    policy.saved(self.iteration)
         return self.history

@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.bank import VIEW_INDEX_ANGLES, FeatureBank, StepInputs  # noqa: E402
-from agents.checkpoint import restore_rng, rng_tensors  # noqa: E402
+from training.checkpoint import restore_rng_state, rng_state  # noqa: E402
 from envs.angles import VIEW_ANGLE_FEATURES, angle_features  # noqa: E402
 
 
@@ -87,7 +87,7 @@ def data_root(tmp: Path) -> Path:
 def snapshot(trainer) -> tuple:
     """Everything a follower iteration reads and changes: weights, optimiser, sampler, random state."""
     return copy.deepcopy((trainer.follower.state_dict(), trainer.optimizer.state_dict(),
-                          trainer.sampler.state_dict(), rng_tensors(trainer.device)))
+                          trainer.sampler.state_dict(), rng_state(trainer.device)))
 
 
 def restore(trainer, snap: tuple) -> None:
@@ -95,7 +95,7 @@ def restore(trainer, snap: tuple) -> None:
     trainer.follower.load_state_dict(weights)
     trainer.optimizer.load_state_dict(optim)
     trainer.sampler.load_state_dict(sampler)
-    restore_rng(rng, trainer.device)
+    restore_rng_state(rng, trainer.device)
 
 
 def measure(trainer, bank, snap: tuple, iters: int) -> float:

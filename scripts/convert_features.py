@@ -18,13 +18,14 @@ import sys
 import numpy as np
 
 from features.store import convert_feature_store, open_feature_store
+from vln.cli import script_parser
 from vln.errors import VLNError
 
 logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("src", help="input .tsv file or .feats directory")
     p.add_argument("dst", help="output .tsv file or .feats directory")
     p.add_argument("--dtype", default="float32", choices=("float32", "float16"), help="storage dtype of a .feats output")

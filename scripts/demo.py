@@ -21,6 +21,7 @@ import gymnasium as gym
 
 import envs  # noqa: F401 - registers vln/R2R-v0
 from envs.baselines import BASELINES, evaluate_policy
+from vln.cli import script_parser
 
 logger = logging.getLogger("demo")
 KEYS = ("sr", "spl", "ndtw", "nav_error", "length")
@@ -59,10 +60,10 @@ def ensure_features(data_dir: Path, encoder: str = "synthetic_semantic") -> None
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = script_parser(__doc__)
     ap.add_argument("--data-dir", type=Path, default=None, help="data root (default: the synthetic world)")
     ap.add_argument("--iters", type=int, default=400, help="follower training iterations (CPU: ~1 s each)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the world (when generated), the policies and training")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     sys.path.insert(0, str(Path(__file__).resolve().parent))

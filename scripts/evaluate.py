@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 
+from vln.cli import script_parser
 from vln.errors import VLNError, run_script
 from vln.evaluate import Evaluator
 from vln.io_utils import atomic_write_json
@@ -25,13 +26,13 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("--data", required=True, help="split file: R2R_<split>.json or rxr_<split>_guide.jsonl[.gz]")
     p.add_argument("--connectivity", required=True, help="folder of <scan>_connectivity.json files")
     p.add_argument("--submission", required=True, help="R2R .json list or RxR .jsonl[.gz] submission")
     p.add_argument("--format", default="auto", choices=("auto",) + FORMATS,
                    help="submission format (auto: .jsonl[.gz] is RxR, anything else R2R)")
-    p.add_argument("--per-episode", default=None, help="write per-episode metrics (JSON list) here")
+    p.add_argument("--per-episode", default=None, help="write per-episode metrics (JSON list) here (default: not written)")
     p.add_argument("--allow-partial", action="store_true", help="score a submission covering part of the split")
     p.add_argument("--success-distance", type=float, default=3.0, help="success radius in metres (strict <)")
     return p

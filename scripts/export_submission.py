@@ -16,22 +16,23 @@ import json
 import logging
 import sys
 
+from vln.cli import script_parser
 from vln.errors import VLNError, run_script
 
 logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    p = script_parser(__doc__)
     p.add_argument("--checkpoint", required=True, help="a .pt written by scripts/train_agent.py")
-    p.add_argument("--dataset", default="synthetic", choices=("r2r", "rxr", "synthetic"))
+    p.add_argument("--dataset", default="synthetic", choices=("r2r", "rxr", "synthetic"), help="dataset format of --data-dir")
     p.add_argument("--data-dir", default=None, help="data root (default: the synthetic world)")
     p.add_argument("--split", default="test", help="split to decode")
     p.add_argument("--out", required=True, help="submission file (.json for R2R, .jsonl[.gz] for RxR)")
     p.add_argument("--features", default=None, help="feature store (default: the checkpoint's encoder)")
-    p.add_argument("--language", default=None, help="RxR language filter")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--language", default=None, help="RxR language filter, e.g. en (default: all languages)")
+    p.add_argument("--device", default="cpu", help="torch device for decoding")
+    p.add_argument("--batch-size", type=int, default=64, help="episodes decoded at once")
     return p
 
 

@@ -21,19 +21,20 @@ import sys
 import numpy as np
 
 from features.registry import ENCODERS
+from vln.cli import script_parser
 from vln.errors import VLNError
 
 logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("--encoder", required=True, choices=ENCODERS.names(), help="registered encoder name")
     p.add_argument("--scans-dir", required=True,
                    help="skybox root (<scan>/matterport_skybox_images/...); the world directory for annotation encoders")
     p.add_argument("--connectivity", required=True, help="folder of <scan>_connectivity.json files and scans.txt")
     p.add_argument("--out", required=True, help="output <name>.feats directory or <name>.tsv file")
-    p.add_argument("--weights", default=None, help="checkpoint PATH, pretrained tag, or 'random' (tests only)")
+    p.add_argument("--weights", default=None, help="checkpoint PATH, pretrained tag, or 'random' (tests only) (default: the encoder's file under $CLIPVIL_WEIGHTS_DIR)")
     p.add_argument("--scans", nargs="*", default=None, help="only these scans (default: all of scans.txt)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--batch-viewpoints", type=int, default=8, help="viewpoints per forward pass (x 36 views)")
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=("float32", "float16"), help="storage dtype of .feats")
     p.add_argument("--face-max-size", type=int, default=512,
                    help="downscale larger skybox faces to this size first (MatterSim's 512); 0 keeps them")
-    p.add_argument("--limit", type=int, default=None, help="only the first N viewpoints (smoke tests)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N viewpoints, for smoke tests (default: all)")
     p.add_argument("--no-resume", action="store_true", help="discard a partial run instead of resuming it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p

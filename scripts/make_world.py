@@ -13,12 +13,13 @@ import argparse
 import json
 import logging
 
+from vln.cli import script_parser
 from vln.synthetic import default_data_dir
 from vln.synthetic.world import DEFAULT_FACE_SIZE, DEFAULT_HOUSES, DEFAULT_PATHS, generate_world
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = script_parser(__doc__)
     p.add_argument("--out", default=None, help="output data root (default: $CLIPVIL_DATA_DIR or <repo>/data/synthetic)")
     p.add_argument("--houses", type=int, default=DEFAULT_HOUSES, help="number of houses (scans), split ~4:1:1 train/val_unseen/test")
     p.add_argument("--seed", type=int, default=0, help="random seed; equal seeds give byte-identical files")

@@ -13,8 +13,6 @@ TensorBoard: ``train/*`` (losses, KL, clip fraction), ``charts/*`` (returns, SPS
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import logging
 import random
@@ -31,6 +29,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 import envs  # noqa: F401 - registers vln/R2R-v0
 from envs.angles import ANGLE_FEATURE_SIZE
+from training.config import parse_config
+from vln.cli import first_line
 from vln.evaluate import Evaluator
 from vln.io_utils import atomic_path
 
@@ -67,17 +67,8 @@ class Args:
 
 
 def parse_args(argv=None) -> Args:
-    """An argparse parser generated from :class:`Args` (``--total-timesteps``, ``--no-anneal-lr`` ...)."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in (bool, "bool"):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=f.metadata["help"])
-        else:
-            kind = {"int": int, "float": float}.get(str(f.type), str)
-            p.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"])
-    return Args(**vars(p.parse_args(argv)))
+    """The flags generated from :class:`Args` by the run layer (``--total-timesteps``, ``--no-anneal-lr`` ...)."""
+    return parse_config(Args, argv, first_line(__doc__))[0]
 
 
 def gather_features(obs: dict, table: torch.Tensor, panoramas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 
+from vln.cli import script_parser
 from vln.errors import VLNError, run_script
 from vln.metrics import SUCCESS_DISTANCE
 from vln.replay import ReplayData, ReplayServer, ViewRenderer, export_pngs, export_static
@@ -24,18 +25,18 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("--data", required=True, help="split file: R2R_<split>.json or rxr_<split>_guide.jsonl[.gz]")
     p.add_argument("--connectivity", required=True, help="folder of <scan>_connectivity.json files")
     p.add_argument("--trajectories", default=None,
                    help="agent trajectories: R2R submission .json, per-episode records with 'trajectory' "
-                        "(optional 'attention', 'tokens'), or RxR .jsonl[.gz]; without it the reference paths are shown")
-    p.add_argument("--scans-dir", default=None, help="Matterport scans root holding <scan>/matterport_skybox_images")
+                        "(optional 'attention', 'tokens'), or RxR .jsonl[.gz]; default: none, the reference paths are shown")
+    p.add_argument("--scans-dir", default=None, help="Matterport scans root holding <scan>/matterport_skybox_images (default: none, no panoramas)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: local only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
-    p.add_argument("--export", default=None, metavar="DIR", help="write the viewer as static files to DIR and exit")
-    p.add_argument("--png", default=None, metavar="DIR", help="write a top-down plot PNG per episode to DIR and exit")
-    p.add_argument("--episodes", nargs="+", default=None, metavar="INSTR_ID", help="export only these instr_ids")
+    p.add_argument("--export", default=None, metavar="DIR", help="write the viewer as static files to DIR and exit (default: serve it)")
+    p.add_argument("--png", default=None, metavar="DIR", help="write a top-down plot PNG per episode to DIR and exit (default: serve the viewer)")
+    p.add_argument("--episodes", nargs="+", default=None, metavar="INSTR_ID", help="export only these instr_ids (default: all)")
     p.add_argument("--success-distance", type=float, default=SUCCESS_DISTANCE, help="success radius in metres")
     return p
 

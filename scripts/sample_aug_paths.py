@@ -15,6 +15,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a plain script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vln.cli import script_parser
 from vln.datasets import read_r2r_paths, write_r2r  # noqa: E402
 from vln.datasets.aug_paths import FIRST_PATH_ID, MAX_EDGES, MIN_EDGES, sample_aug_paths  # noqa: E402
 from vln.graph import NavGraph  # noqa: E402
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = script_parser(__doc__)
     p.add_argument("--connectivity", required=True, type=Path, help="folder of <scan>_connectivity.json files")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--scans-from", type=Path, help="R2R file whose scans to sample on (e.g. R2R_train.json)")

@@ -20,23 +20,24 @@ import logging
 import sys
 from pathlib import Path
 
+from vln.cli import script_parser
 from vln.errors import VLNError, run_script
 
 logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    p = script_parser(__doc__)
     p.add_argument("--checkpoint", required=True, help="a --mode speaker or --mode bt checkpoint")
-    p.add_argument("--dataset", default="synthetic", choices=("r2r", "synthetic"))
+    p.add_argument("--dataset", default="synthetic", choices=("r2r", "synthetic"), help="dataset format of --data-dir")
     p.add_argument("--data-dir", default=None, help="data root (default: the synthetic world)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--paths", help="an R2R-format file of paths (instructions may be empty)")
     src.add_argument("--split", help="a split of the dataset (one instruction per path is written)")
     p.add_argument("--out", required=True, help="output R2R JSON file")
     p.add_argument("--features", default=None, help="feature store (default: the checkpoint's encoder)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu", help="torch device for decoding")
+    p.add_argument("--batch-size", type=int, default=64, help="paths decoded at once")
     p.add_argument("--max-length", type=int, default=None, help="max generated words (default: the run's, 120)")
     return p
 

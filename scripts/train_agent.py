@@ -9,7 +9,10 @@ Examples::
         --speaker runs/speaker__clip_r50x4__0__.../best_val_unseen.pt
 
 The run directory (``--out``) holds params.json, latest.pt, best_<split>.pt and TensorBoard logs
-(``tensorboard --logdir RUN_DIR/tb``); running again with the same ``--out`` resumes exactly.
+(``tensorboard --logdir RUN_DIR/tb``). Running again with the same ``--out`` resumes exactly from
+latest.pt with the settings in its params.json (``--iters`` may be raised; other flags that differ
+from the saved settings are refused); latest.pt is written every ``--latest-every`` iterations or
+``--latest-minutes`` minutes, whichever comes first.
 """
 from __future__ import annotations
 
@@ -17,8 +20,12 @@ import json
 import logging
 import sys
 
-from agents.config import TrainConfig, build_parser
-from vln.errors import run_script
+from agents.config import TrainConfig
+from training.config import parse_config
+from agents.checkpoint import FORMAT
+from training.run import RunDir
+from vln.cli import first_line
+from vln.errors import VLNError, run_script
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +36,13 @@ def setup_logging() -> None:
 
 def main(argv=None) -> dict:
     """Train; returns ``{"run_dir", "iteration", "history", "best"}``."""
-    args = build_parser(__doc__.split("\n")[1]).parse_args(argv)
+    cfg, given = parse_config(TrainConfig, argv, first_line(__doc__))
+    if cfg.out:  # an existing run: its saved settings, with the flags given now checked against them
+        cfg = RunDir(cfg.out, fmt=FORMAT).resolve_config(cfg, given)
     setup_logging()
     from agents.trainer import Trainer
 
-    trainer = Trainer(TrainConfig(**vars(args)))
+    trainer = Trainer(cfg)
     logger.info("run directory %s (%s, %d training episodes, features %s, device %s)", trainer.out, trainer.cfg.mode,
                 len(trainer.train_world.episodes), trainer.cfg.features, trainer.device)
     history = trainer.train()
@@ -44,4 +53,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    run_script(main, (FileNotFoundError,))  # missing data or features: the message names the command that builds it
+    # missing data or features (the message names the command that builds them), settings that
+    # differ from a resumed run's, an unreadable checkpoint: one line each
+    run_script(main, (FileNotFoundError, VLNError))

@@ -266,7 +266,8 @@ def validate_submission(
         raise SubmissionError(
             source, None, "instr_id",
             f"misses {len(missing)} of {len(by_id)} instruction ids of the split "
-            f"(first: {', '.join(missing[:5])}); pass allow_partial=True to score a subset",
+            f"(first: {', '.join(missing[:5])}); to score a subset pass --allow-partial "
+            "(scripts/evaluate.py; allow_partial=True in Python)",
         )
     out = {}
     for iid, traj in trajectories.items():
