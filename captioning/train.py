@@ -59,6 +59,8 @@ class CaptionConfig:
     eval_every: int = setting(1, "epochs between validations (0: only at the end)", may_change_on_resume=True)
     seed: int = setting(0, "random seed")
     device: str = setting("cpu", "torch device", may_change_on_resume=True)
+    threads: int = setting(1, "CPU threads of torch (0: torch's default; several threads on a shared CPU are "
+                           "much slower)", may_change_on_resume=True)
     latest_every: int = setting(500, "iterations between latest.pt writes (0: off)", may_change_on_resume=True)
     log_every: int = setting(50, "iterations between logged losses", may_change_on_resume=True)
     progress: bool = setting(True, "progress bar", may_change_on_resume=True)
@@ -174,6 +176,8 @@ def main(argv=None) -> dict:
     cfg, given = parse_config(CaptionConfig, argv, __doc__.splitlines()[0])
     run = RunDir(cfg.out or Path("runs") / run_name("caption", Path(cfg.features).name, cfg.seed), fmt=FORMAT)
     cfg = run.resolve_config(cfg, given)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     device = torch.device(cfg.device)
     data = CaptionData(cfg)
