@@ -25,7 +25,7 @@ def _greedy_from_memory(model, memory, pad, max_len):
         logp = model.decode_logits(tokens, memory, pad)[:, -1]
         nxt = torch.where(done, torch.full_like(done, END, dtype=torch.long), logp.argmax(-1))
         tokens = torch.cat([tokens, nxt[:, None]], 1)
-        done |= nxt == END
+        done = done | (nxt == END)
         if done.all():
             break
     return _pad(tokens[:, 1:], max_len)
@@ -51,7 +51,7 @@ def sample(model, grids, mask, n: int, max_len: int | None = None, generator: to
         nxt = torch.where(done, torch.full_like(nxt, END), nxt)
         logps.append(torch.where(done, torch.zeros((), device=logp.device), logp.gather(1, nxt[:, None])[:, 0]))
         tokens = torch.cat([tokens, nxt[:, None]], 1)
-        done |= nxt == END
+        done = done | (nxt == END)
         if done.all():
             break
     lp = torch.stack(logps, 1)

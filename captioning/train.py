@@ -219,7 +219,7 @@ def main(argv=None) -> dict:
                 for g in opt.param_groups:
                     g["lr"] = cfg.scst_lr
                 loss, info = scst_step(model, grids, mask, idx, data.scorer, cfg.scst_samples, cfg.scst_baseline)
-                losses = {"loss_rl": float(loss), "reward": info["reward"]}
+                losses = {"loss_rl": float(loss.detach()), "reward": info["reward"]}
             else:
                 lr = noam_lr(it + 1, cfg.lr, cfg.warmup)
                 for g in opt.param_groups:
@@ -227,7 +227,7 @@ def main(argv=None) -> dict:
                 rng = np.random.default_rng([cfg.seed, epoch, pos])
                 inputs, targets, tmask = xe_batch(data, idx, cfg.seq_per_img, rng, device)
                 loss = xe_loss(model, grids, mask, inputs, targets, tmask, cfg.seq_per_img)
-                losses = {"loss_ml": float(loss)}
+                losses = {"loss_ml": float(loss.detach())}
             opt.zero_grad()
             loss.backward()
             opt.step()
