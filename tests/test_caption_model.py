@@ -3,19 +3,12 @@ import numpy as np
 import pytest
 import torch
 
+from caption_helpers import one_thread  # noqa: F401 - autouse fixture
+
 from captioning.data import BOS, END
 from captioning.decode import beam_search, greedy, sample
 from captioning.model import CaptionModelConfig, CaptionTransformer
 from captioning.scst import mean_of_others, token_mask
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Several torch threads on the shared test CPU are ~30x slower for these tiny models."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def tiny_model(vocab=12, feat=6, seed=0, dropout=0.0, max_len=8, d=32):

@@ -3,19 +3,13 @@ import numpy as np
 import pytest
 import torch
 
+from caption_helpers import one_thread  # noqa: F401 - autouse fixture
+
 from vl_helpers import small_corpus  # noqa: F401 - fixture
 from synthetic_helpers import small_world  # noqa: F401 - fixture small_corpus builds on
 
 TINY = ["--d-model", "32", "--n-layers", "1", "--n-heads", "2", "--d-ff", "64", "--batch-images", "4",
         "--no-progress", "--beam", "2", "--warmup", "20", "--lr", "2e-3"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def train(corpus, out, *extra):
