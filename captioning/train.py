@@ -36,8 +36,8 @@ class CaptionConfig:
                             "(written for the synthetic corpus on first use)")
     dataset: str = setting("synthetic", "coco (Karpathy files in --data-dir) or synthetic (the V&L corpus)",
                            choices=("coco", "synthetic"))
-    data_dir: str | None = setting(None, "folder with dataset_coco.json and captions_*.json (synthetic: the corpus, "
-                                   "built on first use when absent)")
+    data_dir: str | None = setting(None, "folder with dataset_coco.json and captions_*.json (default: for synthetic, "
+                                   "the corpus, built on first use)")
     epochs: int = setting(40, "training epochs (cross-entropy, then SCST from --scst-after)", may_change_on_resume=True)
     scst_after: int = setting(15, "epoch from which self-critical training replaces cross-entropy (-1: never)")
     scst_baseline: str = setting("greedy", "SCST baseline: the greedy caption (released code) or the mean of the "

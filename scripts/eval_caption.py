@@ -19,13 +19,13 @@ from vln.errors import run_script  # noqa: E402
 
 def build_parser():
     p = script_parser(__doc__)
-    p.add_argument("--results", help="COCO-format results JSON [{image_id, caption}]")
-    p.add_argument("--annotations", help="COCO captions file with the references (captions_<split>.json)")
-    p.add_argument("--checkpoint", help="a captioning run's checkpoint (latest.pt / best_*.pt) to decode")
+    p.add_argument("--results", help="COCO-format results JSON [{image_id, caption}] (default: none; or --checkpoint)")
+    p.add_argument("--annotations", help="COCO captions file with the references, captions_<split>.json (default: with --checkpoint, the references of its split)")
+    p.add_argument("--checkpoint", help="a captioning run's checkpoint (latest.pt / best_*.pt) to decode (default: none)")
     p.add_argument("--split", default="test", help="split decoded with --checkpoint (val or test)")
     p.add_argument("--beam", type=int, default=5, help="beam size for --checkpoint (1 = greedy)")
-    p.add_argument("--save-results", help="write the decoded captions (COCO format) here")
-    p.add_argument("--spice-jars", help="folder holding stanford-corenlp-3.6.0.jar and its -models.jar")
+    p.add_argument("--save-results", help="write the decoded captions (COCO format) here (default: not written)")
+    p.add_argument("--spice-jars", help="folder holding stanford-corenlp-3.6.0.jar and its -models.jar (default: none, SPICE unavailable)")
     return p
 
 

@@ -1,4 +1,7 @@
-"""Train the Transformer captioner: cross-entropy (Noam), then self-critical training with CIDEr-D."""
+"""Train the captioner: cross-entropy with the Noam schedule, then SCST from a given epoch.
+
+Settings: captioning.train.CaptionConfig (paper defaults); an existing --out folder resumes.
+"""
 from __future__ import annotations
 
 import sys
