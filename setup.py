@@ -31,6 +31,7 @@ setup(
         "pillow>=9.0",
         "regex>=2023.0",
         "pycocoevalcap>=1.2",  # BLEU of the speaker (and the captioning metrics)
+        "filelock>=3.12",  # build locks of shared caches (vln/locks.py)
     ],
     extras_require={
         # playwright drives Debian's /usr/bin/chromium in the replay viewer's browser test
@@ -39,6 +40,8 @@ setup(
         "rl": ["stable-baselines3==2.9.2", "sb3-contrib==2.9.2"],
         # the cocotalk label h5 layout of the captioning data (optional; arrays otherwise)
         "h5": ["h5py>=3.8"],
+        # LMDB layout of image grid features (features.grid_formats); its test skips without it.
+        "lmdb": ["lmdb>=1.4"],
     },
     entry_points={},
 )

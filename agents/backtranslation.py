@@ -23,6 +23,7 @@ import torch
 
 from envs.batch import NavBatch
 from envs.world import NavWorld
+from features.provenance import CHECKPOINT_KEY, check_checkpoint_store
 from vln.datasets.aug_paths import sample_aug_paths
 
 from .checkpoint import load_checkpoint, require_trained_follower, save_checkpoint
@@ -67,7 +68,9 @@ class BackTranslationTask:
         self.speaker = self.speaker_task.speaker
         self.speaker_ready = False
         if cfg.speaker:
-            self.speaker.load_state_dict(read_speaker(cfg.speaker, trainer.device, trainer.tokenizer)[1])
+            _, state, meta = read_speaker(cfg.speaker, trainer.device, trainer.tokenizer)
+            check_checkpoint_store(trainer.store, meta, cfg.speaker, cfg.allow_random_features)
+            self.speaker.load_state_dict(state)
             self.speaker_ready = True
             logger.info("speaker from %s", cfg.speaker)
         self.aug_world = augmentation_world(trainer.train_world, cfg.aug_paths, cfg.seed)
@@ -90,6 +93,7 @@ class BackTranslationTask:
         if t.iteration == 0 and cfg.follower:
             tensors, meta = load_checkpoint(cfg.follower, map_location=t.device)
             require_trained_follower(cfg.follower, tensors, meta)
+            check_checkpoint_store(t.store, meta, cfg.follower, cfg.allow_random_features)
             t.follower.load_state_dict(tensors["follower"])
             if cfg.load_optim:
                 if "optimizer" not in tensors:
@@ -133,7 +137,7 @@ class BackTranslationTask:
         tensors, meta = self.speaker_task.state()
         save_checkpoint(self.speaker_path, tensors, {"vocab": list(t.tokenizer.vocab), "task": meta,
                                                      "config": t.cfg.to_dict(), "speaker_iters": iters,
-                                                     "history": [bleu]})
+                                                     "history": [bleu], CHECKPOINT_KEY: t.feature_record})
 
     # ------------------------------------------------------------------ training
     def augmented_batch(self) -> tuple[np.ndarray, torch.Tensor | None]:

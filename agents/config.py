@@ -44,6 +44,7 @@ class TrainConfig:
     max_actions: int = field(default=35, metadata={"help": "actions per episode"})
     max_decode_length: int = field(default=120, metadata={"help": "speaker: max generated tokens"})
     vocab: str | None = field(default=None, metadata={"help": "vocabulary file, one word per line (default: built from the train split, words seen >= 5 times)"})
+    stanza_dir: str | None = field(default=None, metadata={"help": "RxR: folder of local stanza models (<dir>/resources.json, <dir>/<lang>/tokenize/); default $STANZA_RESOURCES_DIR or stanza's cache; languages without a model use the regex split"})
     language: str | None = field(default=None, metadata={"help": "RxR language filter: en, hi-IN or te-IN (default: all)"})
     speaker: str | None = field(default=None, metadata={"help": "bt: speaker checkpoint (default: train one first for --speaker-iters)"})
     speaker_iters: int = field(default=2000, metadata={"help": "bt without --speaker: iterations of the speaker trained first"})
@@ -57,8 +58,9 @@ class TrainConfig:
     log_every: int = field(default=100, metadata={"help": "iterations between console/TensorBoard loss logs", **MAY_CHANGE})
     device: str = field(default="auto", metadata={"help": "cuda, cpu or auto", **MAY_CHANGE})
     seed: int = field(default=0, metadata={"help": "random seed"})
-    out: str | None = field(default=None, metadata={"help": "run directory (default runs/<mode>__<features>__<seed>__<time>); an existing one resumes", **MAY_CHANGE})
+    out: str | None = field(default=None, metadata={"help": "run directory (default runs/<mode>__<features>__<seed>__<time>); an existing one resumes with the settings in its params.json", **MAY_CHANGE})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: 1 on the CPU, where more threads slowed the many small LSTM ops; torch's on a GPU)", **MAY_CHANGE})
+    allow_random_features: bool = field(default=False, metadata={"help": "accept features extracted with random weights (tests and benchmarks only)"})
     no_auto_data: bool = field(default=False, metadata={"help": "never generate the synthetic world / features; print the commands", **MAY_CHANGE})
     progress: bool = field(default=True, metadata={"help": "progress bar", **MAY_CHANGE})
 

@@ -1,16 +1,21 @@
 """Where a training run's data comes from: data root, feature store, worlds of each split.
 
-``dataset="synthetic"`` is R2R-format data in the synthetic world (generated on first use, and
-its ``synthetic_semantic`` features extracted, when missing). A missing feature store of any other
-encoder is an error that prints the extraction command that builds it.
+``dataset="synthetic"`` is R2R-format data in the synthetic world (generated on first use at the
+default location, and its ``synthetic_semantic`` features extracted, when missing: see
+:mod:`vln.data_root` and :mod:`features.ensure`). A missing feature store of any other encoder is
+an error that lists what it needs and the command that builds it.
 """
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from envs.world import EnvConfig, NavWorld
-from features.store import default_store_path, open_feature_store
+from features.ensure import ensure_feature_store
+from features.store import open_feature_store
+from vln import data_root
+from vln.data_root import SOURCES, DataNotFoundError
 from vln.datasets import DATASETS
 
 logger = logging.getLogger(__name__)
@@ -26,60 +31,73 @@ DATASET_DEFAULTS = {
 
 
 def resolve_data_dir(dataset: str, data_dir) -> Path:
-    """The data root: given, else the synthetic world (``vln.synthetic.default_data_dir()``)."""
-    if data_dir is not None:
-        return Path(data_dir)
-    from vln.synthetic import default_data_dir
-
-    return Path(default_data_dir())
-
-
-def extraction_command(encoder: str, data_dir: Path, out: Path) -> str:
-    return (f"python scripts/extract_features.py --encoder {encoder} --scans-dir {data_dir if encoder == 'synthetic_semantic' else data_dir / 'scans'} "
-            f"--connectivity {data_dir / 'connectivity'} --out {out}")
-
-
-def ensure_data(dataset: str, data_dir: Path, features: str | None, auto: bool = True) -> None:
-    """Make sure the data root (and the feature store) exists; build the synthetic world if allowed.
+    """The data root: given, else the default location (``vln.synthetic.default_data_dir()``).
 
     Raises:
-        FileNotFoundError: missing data that cannot be built here; the message names the command.
+        DataNotFoundError: ``--dataset r2r`` / ``rxr`` without a data directory (and without
+            ``$CLIPVIL_DATA_DIR``): the real dataset is not at the synthetic world's default location.
     """
-    if dataset == "synthetic" and not (data_dir / "world.json").exists():
-        cmd = f"python scripts/make_world.py --out {data_dir}"
-        if not auto:
-            raise FileNotFoundError(f"no synthetic world at {data_dir}; build it with: {cmd}")
-        logger.info("no synthetic world at %s: generating it (%s)", data_dir, cmd)
-        from vln.synthetic import generate_world
+    from vln.synthetic import DATA_DIR_ENV
 
-        generate_world(data_dir)
-    elif dataset == "synthetic":
-        from vln.synthetic import stale_world_message
+    if data_dir is None and dataset != "synthetic" and not os.environ.get(DATA_DIR_ENV):
+        fmt = DATASET_DEFAULTS[dataset]["format"]
+        raise DataNotFoundError(
+            f"--dataset {dataset} reads the real {DATASETS.get(fmt).folder} data: pass --data-dir DIR (or set "
+            f"${DATA_DIR_ENV}) holding connectivity/ and {DATASETS.get(fmt).folder}/ ({SOURCES[fmt]}); "
+            f"--dataset synthetic trains on the synthetic world")
+    return data_root.resolve_data_dir(data_dir)
 
-        stale = stale_world_message(data_dir)
-        if stale:
-            logger.warning(stale)
+
+def prepare_root(dataset: str, root: Path, given: bool, splits=("train",), auto: bool = True) -> Path:
+    """Check ``root`` for ``splits`` (:func:`vln.data_root.prepare_data_dir`); only the synthetic
+    dataset at the default location (``given`` False) gets the world generated on first use: a real
+    dataset is never replaced by a generated world."""
+    default = dataset == "synthetic" and not given
+    return data_root.prepare_data_dir(DATASET_DEFAULTS[dataset]["format"], None if default else root, splits,
+                                      build_default=auto, suggest_world=dataset == "synthetic")
+
+
+def checked_data_dir(dataset: str, data_dir, splits=()) -> Path:
+    """The data root of a command that reads ``splits`` of it (decoding, speaking), see :func:`prepare_root`."""
+    return prepare_root(dataset, resolve_data_dir(dataset, data_dir), data_dir is not None, splits)
+
+
+def ensure_data(dataset: str, data_dir: Path, features: str | None, auto: bool = True, splits=("train",)) -> None:
+    """Check the data root, then the feature store; build the default world / cheap features if allowed.
+
+    Only the default location (:func:`vln.synthetic.default_data_dir`) gets the synthetic world
+    generated on first use; any other directory must hold the data already. Missing pieces are
+    reported in order: connectivity folder and split files first, then the feature store.
+
+    Raises:
+        FileNotFoundError: missing data that is not built here; the message lists what is needed
+            and the command or flag that provides each piece.
+    """
+    given = data_dir.absolute() != data_root.resolve_data_dir(None).absolute()
+    prepare_root(dataset, data_dir, given, splits, auto)
     if features is None or features in NO_FEATURES or Path(features).suffix:
         return
-    store = default_store_path(data_dir, features)
-    if store.exists():
-        return
-    cmd = extraction_command(features, data_dir, store)
-    if auto and features == "synthetic_semantic" and (data_dir / "world.json").exists():
-        logger.info("no %s features at %s: extracting them (%s)", features, store, cmd)
-        from features.extract import run_extraction
-
-        run_extraction(features, data_dir, data_dir / "connectivity", store, progress=False)
-        return
-    raise FileNotFoundError(f"no feature store for encoder {features!r} at {store}; build it with: {cmd}")
+    ensure_feature_store(data_dir, features, auto=auto)
 
 
 def open_store(data_dir: Path, features: str | None):
     """A FeatureStore for an encoder name or path, or None for zero visual features."""
     if features is None or features in NO_FEATURES:
         return None
-    path = Path(features) if Path(features).suffix else default_store_path(data_dir, features)
+    path = Path(features) if Path(features).suffix else ensure_feature_store(data_dir, features)
     return open_feature_store(path)
+
+
+def make_tokenizer(dataset: str, vocab=None, max_instruction_length: int | None = None, stanza_dir=None):
+    """The tokenizer of a dataset's format (R2R: EnvDrop's; RxR: multilingual, stanza models from
+    ``stanza_dir`` where present); without ``vocab`` it only splits (the world builds the vocabulary)."""
+    from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
+
+    d = DATASET_DEFAULTS[dataset]
+    length = max_instruction_length or d["max_instruction_length"]
+    if d["format"] == "rxr":
+        return MultilingualTokenizer(vocab, encoding_length=length, stanza_dir=stanza_dir)
+    return R2RTokenizer(vocab, encoding_length=length)
 
 
 def build_world(dataset: str, data_dir: Path, split: str, store, tokenizer=None, language=None,

@@ -3,10 +3,11 @@ export), write instructions for paths with the speaker (offline augmentation dat
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from features.provenance import check_checkpoint_store
 
 from . import data as D
 from .bank import FeatureBank
@@ -17,54 +18,71 @@ from .rollout import greedy_trajectories
 logger = logging.getLogger(__name__)
 
 
-def load_follower(path, device="cpu"):
-    """(Follower in eval mode, tokenizer, checkpoint meta) from a training checkpoint."""
+def load_follower(path, device="cpu", stanza_dir=None):
+    """(Follower in eval mode, tokenizer, checkpoint meta) from a training checkpoint
+    (``stanza_dir``: see :func:`checkpoint_tokenizer`)."""
     tensors, meta = load_checkpoint(path, map_location=device)
     require_trained_follower(path, tensors, meta)
     fcfg = FollowerConfig(**meta["follower_config"])
     model = Follower(fcfg).to(device)
     model.load_state_dict(tensors["follower"])
     model.eval()
-    return model, checkpoint_tokenizer(meta), meta
+    return model, checkpoint_tokenizer(meta, str(path), stanza_dir), meta
 
 
-def checkpoint_tokenizer(meta: dict):
-    """The tokenizer a run trained with (its vocabulary and instruction length), from checkpoint meta."""
-    from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
+def checkpoint_tokenizer(meta: dict, source: str = "the checkpoint", stanza_dir=None):
+    """The tokenizer a run trained with (its vocabulary and instruction length), from checkpoint meta.
+
+    ``stanza_dir`` defaults to the run's ``--stanza-dir`` (then ``$STANZA_RESOURCES_DIR``).
+
+    Raises:
+        vln.tokenizers.TokenizerMismatch: this machine would split a language of the vocabulary
+            with another backend than the one that built it (see :func:`vln.tokenizers.check_tokenizer`).
+    """
+    from vln.tokenizers import check_tokenizer
 
     cfg = meta["config"]
-    cls = MultilingualTokenizer if D.DATASET_DEFAULTS[cfg["dataset"]]["format"] == "rxr" else R2RTokenizer
-    return cls(meta["vocab"], encoding_length=cfg["max_instruction_length"])
+    tok = D.make_tokenizer(cfg["dataset"], meta["vocab"], cfg["max_instruction_length"],
+                           stanza_dir if stanza_dir is not None else cfg.get("stanza_dir"))
+    check_tokenizer(meta.get("tokenizer"), tok, source)
+    return tok
 
 
-def open_matching_store(checkpoint, cfg: dict, dataset: str, data_dir, features: str | None, dim: int):
+def open_matching_store(checkpoint, meta: dict, dataset: str, data_dir, features: str | None, dim: int,
+                        allow_random_features: bool = False):
     """(data_dir, feature store or None) for decoding with a model trained on ``dim``-d features.
 
-    ``features`` defaults to the encoder of the run (``cfg["features"]``).
+    ``features`` defaults to the encoder of the run (``meta["config"]["features"]``).
 
     Raises:
         ValueError: the store's feature dimension differs from ``dim``.
+        FeatureProvenanceError: the store was made by another encoder than the one the checkpoint
+            was trained on, or with random weights and ``allow_random_features`` is False.
     """
+    cfg = meta["config"]
     features = cfg["features"] if features is None else features
-    data_dir = Path(data_dir) if data_dir is not None else D.resolve_data_dir(dataset, None)
+    data_dir = D.checked_data_dir(dataset, data_dir)
     store = D.open_store(data_dir, features)
     got = 0 if store is None else int(store.dim)
     if got != dim:
         raise ValueError(f"checkpoint {checkpoint} was trained on {dim}-d features ({cfg['features']!r}) "
                          f"but {features!r} has {got}")
+    check_checkpoint_store(store, meta, checkpoint, allow_random_features)
     return data_dir, store
 
 
 def decode_split(checkpoint, dataset: str, data_dir, split: str, features: str | None = None, device="cpu",
-                 batch_size: int = 64, language: str | None = None):
+                 batch_size: int = 64, language: str | None = None, stanza_dir=None,
+                 allow_random_features: bool = False):
     """Greedy trajectories ``{instr_id: [[viewpoint, heading, elevation], ...]}`` of a split.
 
-    ``features`` defaults to the encoder the checkpoint was trained with; its dimension must match.
-    Returns (trajectories, world).
+    ``features`` defaults to the encoder the checkpoint was trained with; its dimension and encoder
+    must match (:func:`open_matching_store`). Returns (trajectories, world).
     """
-    model, tokenizer, meta = load_follower(checkpoint, device)
+    model, tokenizer, meta = load_follower(checkpoint, device, stanza_dir)
     cfg = meta["config"]
-    data_dir, store = open_matching_store(checkpoint, cfg, dataset, data_dir, features, model.cfg.feature_dim)
+    data_dir, store = open_matching_store(checkpoint, meta, dataset, data_dir, features, model.cfg.feature_dim,
+                                          allow_random_features)
     world = D.build_world(dataset, data_dir, split, store, tokenizer, language or cfg.get("language"),
                           cfg["max_instruction_length"], cfg["max_actions"])
     bank = FeatureBank(world.features, device)
@@ -74,13 +92,14 @@ def decode_split(checkpoint, dataset: str, data_dir, split: str, features: str |
 
 
 def speak_paths(checkpoint, records, data_dir=None, dataset: str = "synthetic", features: str | None = None,
-                device="cpu", batch_size: int = 64, max_length: int | None = None):
+                device="cpu", batch_size: int = 64, max_length: int | None = None, allow_random_features: bool = False):
     """Greedy speaker instructions for R2R path records (augmentation data written offline).
 
     Args:
         checkpoint: a ``--mode speaker`` or ``--mode bt`` checkpoint.
         records: :class:`vln.datasets.PathRecord` objects (their instructions are ignored).
         features: feature store (default: the encoder the speaker was trained with).
+        allow_random_features: accept a store of random-weight features (tests).
 
     Returns:
         the records with ``instructions = (generated text,)``, in the same order.
@@ -99,8 +118,9 @@ def speak_paths(checkpoint, records, data_dir=None, dataset: str = "synthetic", 
     speaker.load_state_dict(state)
     speaker.eval()
     cfg = meta["config"]
-    tokenizer = checkpoint_tokenizer(meta)
-    data_dir, store = open_matching_store(checkpoint, cfg, dataset, data_dir, features, speaker_cfg.feature_dim)
+    tokenizer = checkpoint_tokenizer(meta, str(checkpoint))
+    data_dir, store = open_matching_store(checkpoint, meta, dataset, data_dir, features, speaker_cfg.feature_dim,
+                                          allow_random_features)
     records = list(records)
     episodes = [dataclasses.replace(r, instructions=()).episodes(uninstructed="empty")[0] for r in records]
     world_cfg = D.build_world_config(dataset, data_dir, "speak", store, tokenizer, None,

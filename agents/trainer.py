@@ -19,11 +19,13 @@ import numpy as np
 import torch
 
 from envs.batch import NavBatch
+from features.provenance import CHECKPOINT_KEY, check_checkpoint_store, check_store
 from vln.evaluate import Evaluator
 from training.checkpoint import restore_rng_state, rng_state
 from training.logging import TrainLog
 from training.run import LatestPolicy, RunDir, run_name
-from vln.tokenizers import read_vocab, write_vocab
+from vln.io_utils import atomic_write_json
+from vln.tokenizers import check_tokenizer, read_vocab, write_vocab
 
 from . import data as D
 from .bank import FeatureBank
@@ -34,6 +36,8 @@ from .rollout import greedy_trajectories, rollout
 from .sampler import EpisodeSampler
 
 logger = logging.getLogger(__name__)
+#: Reference policies scored before training (names of envs.baselines.BASELINES).
+TRAINER_BASELINES = ("stop", "random_uniform", "random_walk")
 
 
 def pick_device(name: str) -> torch.device:
@@ -78,11 +82,14 @@ class Trainer:
         self.data_dir = D.resolve_data_dir(cfg.dataset, cfg.data_dir)
         D.ensure_data(cfg.dataset, self.data_dir, cfg.features, auto=not cfg.no_auto_data)
         self.store = D.open_store(self.data_dir, cfg.features)
+        self.feature_record = check_store(self.store, allow_random=cfg.allow_random_features)
         resume = self.run.resuming
-        vocab = self._saved_vocab() if resume else (read_vocab(cfg.vocab) if cfg.vocab else None)
-        tok = self._tokenizer(vocab) if vocab else None
-        self.train_world = self._world("train", tok)
+        saved = load_checkpoint(self.run.latest_path)[1] if resume else None
+        vocab = saved["vocab"] if resume else (read_vocab(cfg.vocab) if cfg.vocab else None)
+        self.train_world = self._world("train", self._tokenizer(vocab))  # vocab None: built from train
         self.tokenizer = self.train_world.tokenizer
+        if resume:  # the vocabulary is only valid with the splitter that built it
+            check_tokenizer(saved.get("tokenizer"), self.tokenizer, str(self.run.latest_path))
         splits = D.available_splits(cfg.dataset, self.data_dir)
         self.val_worlds = {s: self._world(s, self.tokenizer) for s in cfg.eval_splits.split(",") if s and s in splits}
         self.bank = FeatureBank(self.train_world.features, self.device)
@@ -119,14 +126,8 @@ class Trainer:
                              c.max_instruction_length, c.max_actions)
 
     def _tokenizer(self, vocab):
-        from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
-
-        cls = MultilingualTokenizer if D.DATASET_DEFAULTS[self.cfg.dataset]["format"] == "rxr" else R2RTokenizer
-        return cls(vocab, encoding_length=self.cfg.max_instruction_length)
-
-    def _saved_vocab(self):
-        _, meta = load_checkpoint(self.run.latest_path)
-        return meta["vocab"]
+        """The run's tokenizer with ``vocab`` (``None``: a splitter the train world builds it with)."""
+        return D.make_tokenizer(self.cfg.dataset, vocab, self.cfg.max_instruction_length, self.cfg.stanza_dir)
 
     # ------------------------------------------------------------------ training
     def follower_step(self, nav: NavBatch, il_episodes: np.ndarray, rl_episodes, ml_weight: float,
@@ -179,18 +180,21 @@ class Trainer:
         return out
 
     def baselines(self) -> dict:
-        """SR/SPL of STOP-at-start and a random walk on the validation splits (same evaluator).
+        """SR/SPL of the :data:`TRAINER_BASELINES` on the validation splits (same evaluator).
 
-        The random walk moves as many times as a typical reference path has edges, then stops.
+        Keys ``<split>/<name>_sr`` and ``_spl`` with the names of :data:`envs.baselines.BASELINES`
+        (``random_walk`` moves as many times as a mean reference path has edges, then stops;
+        ``random_uniform`` draws uniformly over candidates and STOP each step). Rolled out as
+        ``scripts/demo.py`` does (batch 64, the run's seed), so both print the same numbers.
         """
-        from envs.baselines import mean_path_edges, random_walk_policy, rollout_split, stop_policy
+        from envs.baselines import BASELINES, rollout_split
 
         out = {}
         for split, ev in self.evaluators.items():
             world = self.val_worlds[split]
-            policies = {"stop": stop_policy, "random": random_walk_policy(mean_path_edges(world))}
+            policies = {name: BASELINES.get(name).policy(world) for name in TRAINER_BASELINES}
             for name, policy in policies.items():
-                s = ev.score(rollout_split(world, policy, batch_size=256, seed=self.cfg.seed)).summary
+                s = ev.score(rollout_split(world, policy, seed=self.cfg.seed)).summary
                 out[f"{split}/{name}_sr"], out[f"{split}/{name}_spl"] = float(s["sr"]), float(s["spl"])
         return out
 
@@ -199,8 +203,8 @@ class Trainer:
         tensors = {"follower": self.follower.state_dict(), "optimizer": self.optimizer.state_dict(),
                    "rng": rng_state(self.device)}
         meta = {"iteration": self.iteration, "config": self.cfg.to_dict(), "follower_config": self.follower.cfg.to_dict(),
-                "vocab": list(self.tokenizer.vocab), "sampler": self.sampler.state_dict(), "history": self.history,
-                "best": self.best, "baseline": self.baseline}
+                "vocab": list(self.tokenizer.vocab), "tokenizer": self.tokenizer.describe(), "sampler": self.sampler.state_dict(), "history": self.history,
+                "best": self.best, "baseline": self.baseline, CHECKPOINT_KEY: self.feature_record}
         if self.task is not None:
             t_tensors, t_meta = self.task.state()
             tensors.update(t_tensors)
@@ -214,6 +218,7 @@ class Trainer:
     def load(self, path: Path) -> None:
         """Restore everything (weights, optimiser, random states, sampler) from a checkpoint."""
         tensors, meta = load_checkpoint(path, map_location=self.device)
+        check_checkpoint_store(self.store, meta, path, self.cfg.allow_random_features)
         self.follower.load_state_dict(tensors["follower"])
         self.optimizer.load_state_dict(tensors["optimizer"])
         self.sampler.load_state_dict(meta["sampler"])
@@ -255,6 +260,7 @@ class Trainer:
             iters = cfg.iters
         self.run.write_params(cfg)
         write_vocab(self.tokenizer.vocab, self.out / "vocab.txt")
+        atomic_write_json(self.out / "tokenizer.json", self.tokenizer.describe(), indent=1)  # what built vocab.txt
         self.log = TrainLog(self.run.tb_dir, iters, self.iteration, cfg.log_every, cfg.progress)
         policy = LatestPolicy(cfg.latest_every, cfg.latest_minutes)
         with self.log:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vln.candidates import candidate_table
+from vln.data_root import prepare_data_dir
 from vln.datasets import load_split
 from vln.datasets.episode import check_path_in_graph
 from vln.errors import DataFormatError
@@ -66,12 +67,15 @@ class EnvConfig:
         dataset: ``"r2r"`` or ``"rxr"`` (``vln.datasets.DATASETS``).
         split: split name (``train``, ``val_seen``, ``val_unseen``, ``test``).
         data_dir: data root holding ``R2R/``, ``RxR/``, ``connectivity/`` (default: the synthetic
-            world, ``vln.synthetic.default_data_dir()``).
+            world at ``vln.synthetic.default_data_dir()``, generated there on first use; a given
+            folder must hold the data: see :func:`vln.data_root.prepare_data_dir`).
         connectivity_dir: graphs (default ``<data_dir>/connectivity``).
         features: a feature store path, an open FeatureStore, an encoder name (looked up at
             ``<data_dir>/features/<name>.feats``), or None for zero visual features.
         tokenizer: a tokenizer object (``encode(sentence, max_length) -> (ids, length)``), a vocab
-            file, or None to build the vocabulary from the train split.
+            file, or None to build the vocabulary from the train split (so does a
+            :class:`vln.tokenizers.VocabTokenizer` without a vocabulary, splitting with its settings,
+            e.g. a ``MultilingualTokenizer(stanza_dir=...)``).
         max_instruction_length: tokens (R2R 80, RxR 160).
         max_episode_steps: actions before truncation (35).
         max_candidates: padded candidate slots K; action K is STOP.
@@ -99,46 +103,47 @@ class EnvConfig:
     scans_dir: str | os.PathLike | None = None
 
 
-def resolve_data_dir(data_dir) -> Path:
-    if data_dir is not None:
-        return Path(data_dir)
-    from vln.synthetic import default_data_dir
-
-    return Path(default_data_dir())
-
-
 def build_tokenizer(cfg: EnvConfig, data_dir: Path, graph):
     """The tokenizer of ``cfg``: given, read from a vocab file, or built from the train split."""
     from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
 
     cls = MultilingualTokenizer if cfg.dataset == "rxr" else R2RTokenizer
     tok = cfg.tokenizer
-    if tok is not None and not isinstance(tok, (str, os.PathLike)):
-        return tok
-    if tok is not None:
+    if isinstance(tok, (str, os.PathLike)):
         return cls.from_file(tok, encoding_length=cfg.max_instruction_length)
+    if tok is not None and getattr(tok, "vocab", True):
+        return tok
+    # No vocabulary yet: build one from the train split with the given splitter (or the default).
+    splitter = tok if tok is not None else cls(encoding_length=cfg.max_instruction_length)
     kw = {"language": cfg.language} if cfg.dataset == "rxr" else {}
     train = load_split(cfg.dataset, data_dir, "train", **kw)
-    vocab = cls(encoding_length=cfg.max_instruction_length).build_vocab([e.instruction for e in train])
-    return cls(vocab, encoding_length=cfg.max_instruction_length)
+    return splitter.with_vocab(splitter.build_vocab([e.instruction for e in train]))
 
 
 def open_features(features, data_dir: Path):
-    """A FeatureStore (or None) from a path, an encoder name or a store."""
+    """A FeatureStore (or None) from a path, an encoder name or a store.
+
+    An encoder name whose store is missing is extracted when cheap (annotation features of a
+    synthetic world), else an error lists what it needs (:func:`features.ensure.ensure_feature_store`).
+    """
     if features is None or hasattr(features, "as_array"):
         return features
-    from features.store import default_store_path, open_feature_store
+    from features.store import open_feature_store
 
     path = Path(features)
     if isinstance(features, str) and os.sep not in features and not path.suffix:  # an encoder name
-        path = default_store_path(data_dir, features)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"no features for encoder {features!r} at {path}; build them with: python scripts/extract_features.py "
-                f"--encoder {features} --scans-dir {data_dir / 'scans'} --connectivity {data_dir / 'connectivity'} "
-                f"--out {path}"
-            )
+        from features.ensure import ensure_feature_store
+
+        path = ensure_feature_store(data_dir, features)
     return open_feature_store(path)
+
+
+def required_splits(cfg: EnvConfig, episodes) -> tuple:
+    """Split files a world of ``cfg`` reads: its split (unless given episodes), train for the vocabulary."""
+    splits = [] if episodes is not None else [cfg.split]
+    if cfg.tokenizer is None and "train" not in splits:
+        splits.append("train")
+    return tuple(splits)
 
 
 class NavWorld:
@@ -153,7 +158,8 @@ class NavWorld:
 
     def __init__(self, cfg: EnvConfig, episodes=None):
         self.cfg = cfg
-        self.data_dir = resolve_data_dir(cfg.data_dir)
+        # The default location gets the synthetic world on first use; a given folder is checked.
+        self.data_dir = prepare_data_dir(cfg.dataset, cfg.data_dir, required_splits(cfg, episodes), cfg.connectivity_dir)
         conn = Path(cfg.connectivity_dir) if cfg.connectivity_dir else self.data_dir / "connectivity"
         self.navgraph = shared_navgraph(str(conn.resolve()))
         if episodes is None:

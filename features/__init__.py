@@ -6,7 +6,9 @@
 Default location: the features of a data directory live in
 ``<data_dir>/features/<encoder>.feats`` (:func:`default_store_path`); make them with
 ``python scripts/extract_features.py --encoder <name> --scans-dir <skybox root>
---connectivity <dir> --out <data_dir>/features/<name>.feats``.
+--connectivity <dir> --out <data_dir>/features/<name>.feats``. Weight files and where they are
+looked for: :mod:`features.weights`; the encoder record every store and checkpoint keeps, and the
+check before features are used: :mod:`features.provenance`.
 """
 from __future__ import annotations
 

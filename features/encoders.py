@@ -4,74 +4,39 @@ Every encoder maps rendered views to a pooled vector per view and, on request, a
 map, without editing any model code: open_clip trunks through ``forward_intermediates``,
 torchvision ResNets through their child modules.
 
-Weights (``weights=`` / ``--weights``):
-
-* ``None``: a local file ``$CLIPVIL_WEIGHTS_DIR/<spec.weights_file>`` if that variable is set,
-  else the usual open_clip / torchvision download of ``spec.weights_tag``;
-* a file path: that checkpoint;
-* a tag (``"openai"``): that pretrained tag;
-* ``"random"``: random initialisation, only when asked for by name. It is recorded as
-  ``random_weights=True`` in every feature file written with it.
+Weights (``weights=`` / ``--weights``): see :mod:`features.weights` for the files accepted and
+where they are looked for. ``"random"`` gives random initialisation, only when asked for by name;
+it is recorded as ``"random": true`` in the provenance of every feature file written with it.
 """
 from __future__ import annotations
 
 import importlib
 import logging
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
 
-from vln.errors import DependencyNotInstalled
-
-from .registry import WEIGHTS_DIR_ENV, EncoderSpec, get_spec
+from .registry import EncoderSpec, get_spec
+from .weights import (
+    RANDOM,
+    CacheSources,
+    WeightsSource,
+    WeightsUnavailableError,
+    load_into,
+    locate_weights,
+    read_state_dict,
+    weights_advice,
+)
 
 logger = logging.getLogger(__name__)
 
-RANDOM = "random"
-
-
-class WeightsUnavailableError(DependencyNotInstalled):
-    """Pretrained weights could not be loaded or downloaded; the message says what to pass."""
-
-
-def weights_advice(spec: EncoderSpec) -> str:
-    """How to make weights for ``spec`` available offline (used in error messages)."""
-    return (
-        f"pass --weights PATH (weights=PATH) pointing to a local copy of {spec.weights_file!r}, "
-        f"or set {WEIGHTS_DIR_ENV} to a folder containing {spec.weights_file!r}; "
-        f"'--weights random' gives random weights for tests only"
-    )
-
-
-def resolve_weights(spec: EncoderSpec, weights: str | os.PathLike | None) -> tuple[str | None, str]:
-    """Decide where weights come from.
-
-    Returns:
-        (source, label): ``source`` is what the builder loads (a file path, a tag, or ``None`` for
-        random weights); ``label`` is what feature metadata records.
-    """
-    if weights is not None and str(weights) == RANDOM:
-        return None, RANDOM
-    if weights is None:
-        wdir = os.environ.get(WEIGHTS_DIR_ENV)
-        if wdir:
-            path = Path(wdir) / spec.weights_file
-            if not path.is_file():
-                raise WeightsUnavailableError(
-                    f"encoder {spec.name!r}: {WEIGHTS_DIR_ENV}={wdir} but {path} does not exist; "
-                    f"{weights_advice(spec)}"
-                )
-            return str(path), str(path)
-        return spec.weights_tag, spec.weights_tag
-    w = str(weights)
-    if os.path.isfile(w):
-        return w, os.path.abspath(w)
-    if os.sep in w or w.endswith((".pt", ".pth", ".bin", ".safetensors")):
-        raise WeightsUnavailableError(f"encoder {spec.name!r}: weights file {w} does not exist; {weights_advice(spec)}")
-    return w, w
+__all__ = ["get_encoder", "build_open_clip", "build_torchvision_resnet", "ImageEncoder", "WeightsUnavailableError",
+           "weights_advice", "RANDOM"]
 
 
 class ImageEncoder(torch.nn.Module):
@@ -79,16 +44,20 @@ class ImageEncoder(torch.nn.Module):
 
     Attributes:
         spec: the :class:`EncoderSpec` it was built from.
-        weights: the weights label (tag, absolute path or ``"random"``).
+        weights: the weights label (tag, file name or ``"random"``).
+        weights_path: the file the weights were read from (None: random).
+        weights_sha256: that file's SHA-256 (None: random).
         random_weights: True when built with ``weights="random"``.
     """
 
-    def __init__(self, spec: EncoderSpec, trunk: torch.nn.Module, weights: str):
+    def __init__(self, spec: EncoderSpec, trunk: torch.nn.Module, source: WeightsSource):
         super().__init__()
         self.spec = spec
         self.trunk = trunk.eval().requires_grad_(False)
-        self.weights = weights
-        self.random_weights = weights == RANDOM
+        self.weights = source.label
+        self.weights_path = None if source.path is None else str(source.path)
+        self.weights_sha256 = source.sha256
+        self.random_weights = source.random
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1) * 255.0, persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1) * 255.0, persistent=False)
 
@@ -149,56 +118,122 @@ class TorchvisionResNetEncoder(ImageEncoder):
         return fmap.mean(dim=(2, 3)), (fmap if grid else None)
 
 
-def build_open_clip(spec: EncoderSpec, weights, cache_dir=None) -> ImageEncoder:
-    """Build an open_clip visual tower (text tower dropped) for ``spec``.
+@contextmanager
+def quiet_random_init():
+    """Hide open_clip's "initialized randomly" warning: weights are loaded right after."""
+    def drop(record):
+        return not str(record.msg).startswith("No pretrained weights loaded")
 
-    ``spec.options`` are passed to ``open_clip.create_model`` (e.g. ``force_image_size`` for a
-    small test encoder).
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
+def open_clip_sources(spec: EncoderSpec, cache_dir=None) -> Callable[[str], CacheSources]:
+    """``tag -> CacheSources`` of open_clip's pretrained table for ``spec.architecture``."""
+    import open_clip
+    from open_clip import pretrained as P
+
+    def sources(tag: str) -> CacheSources:
+        cfg = P.get_pretrained_cfg(spec.architecture, tag)
+        if not cfg:
+            raise WeightsUnavailableError(
+                f"encoder {spec.name!r}: {spec.architecture} has no pretrained weights {tag!r} (open_clip knows "
+                f"{open_clip.list_pretrained_tags_by_model(spec.architecture)}); {weights_advice(spec)}")
+        hf_files, host = (), None
+        if cfg.get("hf_hub") and P.has_hf_hub():
+            from huggingface_hub import constants
+
+            repo, filename = os.path.split(cfg["hf_hub"])  # "org/name/" -> ("org/name", ""), as open_clip reads it
+            names = (filename,) if filename else (P.HF_SAFE_WEIGHTS_NAME, P.HF_WEIGHTS_NAME)
+            hf_files = tuple((repo, n) for n in names)
+            host = urlparse(constants.ENDPOINT).hostname
+        url_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "clip"
+        cached = (url_dir / os.path.basename(cfg["url"]),) if cfg.get("url") else ()
+        host = host or (urlparse(cfg["url"]).hostname if cfg.get("url") else None)
+        return CacheSources(hf_files=hf_files, hf_cache=cache_dir, cached=cached,
+                            cache_dirs=(cache_dir or _hf_cache_dir(), url_dir), host=host,
+                            fetch=lambda: P.download_pretrained(cfg, cache_dir=cache_dir), known=known)
+
+    # OpenAI's release URLs hold each file's SHA-256: .../clip/models/<sha256>/RN50x4.pt
+    known = {}
+    for tag in open_clip.list_pretrained_tags_by_model(spec.architecture):
+        url = P.get_pretrained_cfg(spec.architecture, tag).get("url", "")
+        if "openaipublic" in url:
+            known[url.split("/")[-2]] = tag
+
+    return sources
+
+
+def _hf_cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
+
+
+def build_open_clip(spec: EncoderSpec, weights, cache_dir=None) -> ImageEncoder:
+    """Build an open_clip visual tower (text tower dropped) for ``spec`` and load its weights.
+
+    ``spec.options`` are passed to ``open_clip.create_model``: ``force_image_size``, or a whole
+    custom architecture (``embed_dim``, ``vision_cfg``, ``text_cfg`` override the named config),
+    so a small random CLIP for tests is a spec, not a code path.
     """
     import open_clip
 
-    source, label = resolve_weights(spec, weights)
-    try:
-        model = open_clip.create_model(spec.architecture, pretrained=source, cache_dir=cache_dir, **spec.options)
-    except Exception as e:  # open_clip wraps network failures in RuntimeError
-        raise WeightsUnavailableError(
-            f"encoder {spec.name!r}: could not load weights {source!r} for {spec.architecture} ({e}); "
-            f"{weights_advice(spec)}"
-        ) from e
-    return OpenClipEncoder(spec, model.visual, label)
+    source = locate_weights(spec, weights, open_clip_sources(spec, cache_dir))
+    state = None if source.path is None else read_state_dict(source.path)  # a bad file fails before the build
+    with quiet_random_init():
+        model = open_clip.create_model(spec.architecture, pretrained=None, **spec.options)
+    if state is not None:
+        load_into(model, state, source.path, spec)
+    return OpenClipEncoder(spec, model.visual, source)
+
+
+def torchvision_sources(spec: EncoderSpec, cache_dir=None) -> Callable[[str], CacheSources]:
+    """``tag -> CacheSources`` of a torchvision weights enum (files cached under torch hub)."""
+    import torchvision
+
+    ckpt_dir = Path(cache_dir or torch.hub.get_dir()) / "checkpoints"
+
+    def sources(tag: str) -> CacheSources:
+        try:
+            url = torchvision.models.get_model_weights(spec.architecture)[tag].url
+        except KeyError:
+            raise WeightsUnavailableError(f"encoder {spec.name!r}: unknown torchvision weights {tag!r}; "
+                                          f"{weights_advice(spec)}") from None
+        dst = ckpt_dir / os.path.basename(url)
+
+        def fetch():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(url, str(dst))
+            return dst
+
+        return CacheSources(cached=(dst,), cache_dirs=(ckpt_dir,), host=urlparse(url).hostname, fetch=fetch,
+                            known=known)
+
+    # torchvision's file names end in the first 8 hex digits of their SHA-256: resnet152-394f9c45.pth
+    known = {}
+    for w in torchvision.models.get_model_weights(spec.architecture):
+        stem = os.path.splitext(os.path.basename(w.url))[0]
+        if "-" in stem:
+            known[stem.rsplit("-", 1)[1]] = w.name
+    return sources
 
 
 def build_torchvision_resnet(spec: EncoderSpec, weights, cache_dir=None) -> ImageEncoder:
-    """Build a torchvision ResNet trunk (up to ``layer4``) for ``spec``."""
+    """Build a torchvision ResNet trunk (up to ``layer4``) for ``spec`` and load its weights."""
     import torchvision
 
-    source, label = resolve_weights(spec, weights)
-    ctor = getattr(torchvision.models, spec.architecture)
-    if source is None or os.path.isfile(str(source)):
-        net = ctor(weights=None)
-        if source is not None:
-            state = torch.load(source, map_location="cpu", weights_only=True)
-            net.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
-    else:
-        try:
-            tv_weights = torchvision.models.get_model_weights(spec.architecture)[source]
-        except KeyError as e:
-            raise WeightsUnavailableError(f"encoder {spec.name!r}: unknown torchvision weights {source!r}; "
-                                          f"{weights_advice(spec)}") from e
-        old_hub = torch.hub.get_dir()
-        if cache_dir is not None:
-            torch.hub.set_dir(str(cache_dir))
-        try:
-            net = ctor(weights=tv_weights)
-        except Exception as e:
-            raise WeightsUnavailableError(
-                f"encoder {spec.name!r}: could not download torchvision weights {source!r} ({e}); "
-                f"{weights_advice(spec)}"
-            ) from e
-        finally:
-            torch.hub.set_dir(old_hub)
+    source = locate_weights(spec, weights, torchvision_sources(spec, cache_dir))
+    state = None if source.path is None else read_state_dict(source.path)
+    net = getattr(torchvision.models, spec.architecture)(weights=None)
+    if state is not None:
+        load_into(net, state, source.path, spec)
     trunk = torch.nn.Sequential(*list(net.children())[:-2])  # drop avgpool + fc
-    return TorchvisionResNetEncoder(spec, trunk, label)
+    return TorchvisionResNetEncoder(spec, trunk, source)
 
 
 def default_device() -> torch.device:

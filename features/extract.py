@@ -24,9 +24,11 @@ import torch
 from tqdm.auto import tqdm
 
 from vln.connectivity import connectivity_path, read_connectivity, read_scans_txt
+from vln.locks import build_lock
 from vln.render import load_skybox_faces
 
 from .panorama import NUM_VIEWS, PanoramaRenderer
+from .provenance import RECORD_KEY, record_of_encoder, stamp, store_record
 from .store import store_kind
 from .store_npy import FeatsWriter
 from .store_tsv import write_tsv
@@ -41,6 +43,8 @@ def list_viewpoints(connectivity_dir, scans=None) -> list[tuple[str, str, np.nda
         (scan, viewpoint, (3, 3) float64 pose rotation) in scans.txt / file order.
     """
     scans = list(scans) if scans else read_scans_txt(connectivity_dir)
+    if not scans:
+        raise FileNotFoundError(f"{connectivity_dir} holds neither scans.txt nor any <scan>_connectivity.json")
     out = []
     for scan in scans:
         rec = read_connectivity(connectivity_path(connectivity_dir, scan), scan)
@@ -61,19 +65,19 @@ def pick_amp_dtype(device: torch.device, amp: str = "auto"):
 
 
 def feature_metadata(encoder, render_size=None, face_max_size=None) -> dict:
-    """What every store written by ``encoder`` records about it (see :class:`FeatureStore`)."""
+    """What every store written by ``encoder`` records about it (see :class:`FeatureStore`), its
+    provenance record (:mod:`features.provenance`) included."""
     spec = encoder.spec
     h, w = render_size or spec.render_size
-    return {
+    return stamp({
         "encoder": spec.to_dict(),
         "weights": encoder.weights,
-        "random_weights": bool(encoder.random_weights),
         "image_w": int(w),
         "image_h": int(h),
         "vfov": round(math.degrees(spec.render_vfov), 6),
         "face_max_size": face_max_size,
         "views": "36 = 12 headings (30 deg steps from 0) x 3 elevations (-30, 0, +30 deg), viewIndex order",
-    }
+    }, record_of_encoder(encoder))
 
 
 def _prefetch(pool, fn, items, depth):
@@ -92,10 +96,20 @@ def _prefetch(pool, fn, items, depth):
         yield item, fut.result()
 
 
-def extract_features(encoder, viewpoints, scans_dir, out, *, batch_viewpoints: int = 8, workers: int = 4,
-                     amp: str = "auto", dtype=np.float32, face_max_size: int | None = 512,
-                     resume: bool = True, progress: bool = True, commit_every: int = 64,
-                     render_size=None) -> dict:
+def extract_features(encoder, viewpoints, scans_dir, out, **kwargs) -> dict:
+    """Extract and store features of ``viewpoints`` under the build lock of ``out`` (:mod:`vln.locks`).
+
+    A second process asking for the same store meanwhile waits, then finds it complete and does
+    nothing; arguments and return value as :func:`extract_features_unlocked`.
+    """
+    with build_lock(out, f"the feature store {out}") as waited:
+        return extract_features_unlocked(encoder, viewpoints, scans_dir, out, reuse_complete=waited, **kwargs)
+
+
+def extract_features_unlocked(encoder, viewpoints, scans_dir, out, *, batch_viewpoints: int = 8, workers: int = 4,
+                              amp: str = "auto", dtype=np.float32, face_max_size: int | None = 512,
+                              resume: bool = True, progress: bool = True, commit_every: int = 64,
+                              render_size=None, reuse_complete: bool = False) -> dict:
     """Extract and store features of ``viewpoints``; returns timing statistics.
 
     Args:
@@ -111,6 +125,8 @@ def extract_features(encoder, viewpoints, scans_dir, out, *, batch_viewpoints: i
         face_max_size: downscale larger skybox faces to this size before rendering (None: keep).
         resume: skip viewpoints committed by an interrupted run with the same encoder.
         render_size: (H, W) override of the spec's render size (tests, benchmarks).
+        reuse_complete: keep a complete store at ``out`` made by the same encoder even when
+            ``resume`` is False (another process built it while this one waited for the lock).
 
     Returns:
         dict with ``views``, ``seconds``, ``views_per_s``, ``skipped`` and ``path``.
@@ -119,7 +135,7 @@ def extract_features(encoder, viewpoints, scans_dir, out, *, batch_viewpoints: i
     kind = store_kind(out)
     work = out if kind == "feats" else out.with_name(out.name + ".work.feats")
     meta = feature_metadata(encoder, render_size, face_max_size)
-    if resume and out.exists() and _already_complete(out, meta, viewpoints):
+    if (resume or reuse_complete) and out.exists() and _already_complete(out, meta, viewpoints):
         logger.info("%s already holds all %d viewpoints; nothing to do", out, len(viewpoints))
         return {"views": 0, "seconds": 0.0, "views_per_s": float("nan"), "skipped": len(viewpoints), "path": str(out)}
     writer = FeatsWriter(work, encoder.spec.pooled_dim, meta, dtype=dtype if kind == "feats" else np.float32,
@@ -165,8 +181,7 @@ def _already_complete(out: Path, meta: dict, viewpoints) -> bool:
 
     try:
         with open_feature_store(out) as store:
-            same = (store.metadata.get("encoder", {}).get("name") == meta["encoder"]["name"]
-                    and store.metadata.get("weights") == meta["weights"])
+            same = store_record(store.metadata) == meta[RECORD_KEY]
             return same and all((s, v) in store for s, v, _ in viewpoints)
     except (OSError, ValueError):
         return False

@@ -127,13 +127,21 @@ class _WriterThread:
                 return
 
     def put(self, batch):
-        if self.error is not None:
-            raise self.error
-        self.q.put(batch)
+        while True:  # never block on a full queue whose consumer has died
+            if self.error is not None:
+                raise self.error
+            try:
+                self.q.put(batch, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     def close(self):
-        self.q.put(None)
-        self.thread.join()
+        if self.thread.is_alive():
+            try:
+                self.put(None)
+            finally:
+                self.thread.join()
         if self.error is not None:
             raise self.error
 
@@ -186,7 +194,8 @@ def extract_grids(encoder, items, out, preset: GridPreset, *, dtype="float16", b
                              dtype=dtype, pooled_dim=encoder.spec.pooled_dim if preset.pooled else None,
                              has_mask=preset.has_mask, rank=rank, world_size=world_size, resume=resume,
                              commit_every=commit_every, shard_bytes=shard_bytes,
-                             extra_meta={"grid_kind": grids.kind, "grid_stride": encoder.spec.grid_stride})
+                             extra_meta={"grid_kind": grids.kind, "grid_stride": encoder.spec.grid_stride,
+                                         "encoder_spec": encoder.spec.to_dict()})
     mine = items[rank::world_size]
     pending = [it for it in mine if it[0] not in writer]
     device, amp_dtype = encoder.device, pick_amp_dtype(encoder.device, amp)

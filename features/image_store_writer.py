@@ -78,7 +78,7 @@ class ImageGridWriter:
         self.meta = {"format": FORMAT, "version": VERSION, "encoder": dict(encoder), "preset": dict(preset),
                      "dtype": self.dtype.name, "channels": self.channels, "pooled_dim": self.pooled_dim,
                      "has_mask": self.has_mask, **(extra_meta or {})}
-        json.dumps(self.meta)  # fail now, not at finish, if the metadata is not JSON-ready
+        self.meta = json.loads(json.dumps(self.meta))  # JSON-ready now (tuples -> lists), as read back on resume
         tag = _tag(rank)
         self._sig_file = self.partial / f"{tag}.writer.json"
         self._index_file = self.partial / f"{tag}.index.json"

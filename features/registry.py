@@ -82,6 +82,14 @@ class EncoderSpec:
         d["std"] = list(self.std)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "EncoderSpec":
+        """The spec of a :meth:`to_dict` record (a spec file, a store's ``encoder`` metadata)."""
+        d = dict(d)
+        for key in ("input_size", "render_size", "mean", "std"):
+            d[key] = tuple(d[key])
+        return cls(**d)
+
 
 ENCODERS: Registry[EncoderSpec] = Registry("encoder")
 
@@ -92,8 +100,31 @@ def register_encoder(spec: EncoderSpec) -> EncoderSpec:
 
 
 def get_spec(name: str) -> EncoderSpec:
-    """The spec registered as ``name``; raises ``NameNotFound`` with a "did you mean"."""
+    """The spec registered as ``name``, or read from a spec file ``name`` ending in ``.json`` (a
+    custom architecture: :func:`load_spec_file`); raises ``NameNotFound`` with a "did you mean"."""
+    if str(name).endswith(".json"):
+        return load_spec_file(name)
     return ENCODERS.get(name)
+
+
+def load_spec_file(path) -> EncoderSpec:
+    """A spec from a JSON file holding :meth:`EncoderSpec.to_dict` (e.g. a small open_clip CLIP
+    whose ``options`` give ``embed_dim`` / ``vision_cfg`` / ``text_cfg``). It is not registered:
+    the file is the name (stores record its ``name`` and ``architecture``).
+
+    Raises:
+        DataFormatError: unreadable file, or a field missing or of the wrong type.
+    """
+    import json
+
+    from vln.errors import DataFormatError
+
+    try:
+        return EncoderSpec.from_dict(json.loads(open(path).read()))
+    except OSError as e:
+        raise DataFormatError(path, None, None, f"cannot be read as an encoder spec ({e})") from None
+    except (ValueError, TypeError, KeyError) as e:
+        raise DataFormatError(path, None, None, f"is not an encoder spec (EncoderSpec.to_dict() JSON): {e}") from None
 
 
 def _clip(name, arch, size, pooled, grid, stride, weights_file):

@@ -176,7 +176,8 @@ def write_semantic_grid_store(corpus_dir: str | os.PathLike, preset, out: str | 
     channels = encoder.spec.grid_dim
     return write_image_store(out, records(), channels=channels, encoder=encoder.record(), preset=preset.to_dict(),
                              dtype=dtype, pooled_dim=channels if preset.pooled else None, has_mask=preset.has_mask,
-                             extra_meta={"grid_kind": "segment-coverage", "grid_stride": STRIDE})
+                             extra_meta={"grid_kind": "segment-coverage", "grid_stride": STRIDE,
+                                         "encoder_spec": encoder.spec.to_dict()})
 
 
 def ensure_semantic_grid_store(corpus_dir: str | os.PathLike, preset, dtype: str = "float16", seed: int = 0) -> Path:
@@ -185,7 +186,7 @@ def ensure_semantic_grid_store(corpus_dir: str | os.PathLike, preset, dtype: str
     A store at :func:`default_grid_store_path` made with another preset, seed or dtype, or for
     fewer images than the corpus holds, is rewritten.
     """
-    from filelock import FileLock
+    from vln.locks import build_lock
 
     from .grid_presets import make_preset
     from .image_store import ImageGridStore
@@ -193,7 +194,7 @@ def ensure_semantic_grid_store(corpus_dir: str | os.PathLike, preset, dtype: str
     preset = make_preset(preset) if isinstance(preset, str) else preset
     path = default_grid_store_path(corpus_dir, preset.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
+    with build_lock(path, f"the synthetic_semantic_grid store {path}"):
         if (path / "meta.json").exists():
             with ImageGridStore(path) as store:
                 n_images = sum(1 for line in (Path(corpus_dir) / "image_list.txt").read_text().splitlines() if line)

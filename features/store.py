@@ -27,7 +27,8 @@ class FeatureStore:
     Attributes:
         path: the file or directory.
         dim: D.
-        metadata: dict with (when known) ``encoder`` (spec dict), ``weights``,
+        metadata: dict with (when known) ``provenance`` (the encoder record of
+            :mod:`features.provenance`), ``encoder`` (spec dict), ``weights``,
             ``random_weights`` (bool, or None when the file does not say), ``image_w``,
             ``image_h``, ``vfov`` (degrees, as in the TSV header fields).
         index: dict (scan, viewpoint) -> row of :meth:`as_array`.
@@ -62,7 +63,15 @@ class FeatureStore:
     @property
     def random_weights(self) -> bool | None:
         """True if the features came from a random-weight encoder (never use them for results)."""
-        return self.metadata.get("random_weights")
+        rec = self.provenance
+        return None if rec is None else rec["random"]
+
+    @property
+    def provenance(self) -> dict | None:
+        """The encoder record (:mod:`features.provenance`), None when the store does not say."""
+        from .provenance import store_record
+
+        return store_record(self.metadata)
 
     def _missing(self, scan, viewpoint):
         return KeyError(f"{self.path}: no features for scan {scan}, viewpoint {viewpoint}")
@@ -128,12 +137,26 @@ def write_feature_store(path: str | os.PathLike, items, metadata: dict, dtype=np
     return write_feats(path, items, metadata, dtype=dtype)
 
 
-def convert_feature_store(src: str | os.PathLike, dst: str | os.PathLike, dtype=None) -> Path:
+def convert_feature_store(src: str | os.PathLike, dst: str | os.PathLike, dtype=None,
+                          record: dict | None = None) -> Path:
     """Copy every record of ``src`` to ``dst`` (TSV <-> .feats), streaming one record at a time.
 
     Args:
         dtype: storage dtype of a ``.feats`` output (default: float32).
+        record: provenance to stamp on ``dst`` (:func:`features.provenance.record_of_spec`), for a
+            source that does not record its encoder (a released TSV).
+
+    Raises:
+        FeatureProvenanceError: ``record`` contradicts the encoder ``src`` records.
     """
+    from .provenance import FeatureProvenanceError, describe, mismatch, stamp
+
     with open_feature_store(src) as store:
+        meta = dict(store.metadata)
+        if record is not None:
+            have = store.provenance
+            if have is not None and mismatch(have, record):
+                raise FeatureProvenanceError(f"{src} records features of {describe(have)}, not {describe(record)}")
+            meta = stamp(meta, record if have is None else have)
         items = ((s, v, store.get(s, v)) for s, v in store.keys())
-        return write_feature_store(dst, items, dict(store.metadata), dtype=dtype or np.float32)
+        return write_feature_store(dst, items, meta, dtype=dtype or np.float32)

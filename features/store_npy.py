@@ -4,7 +4,8 @@ Layout::
 
     <name>.feats/features.npy   (N, 36, D) float16 or float32, a standard .npy file
     <name>.feats/index.json     {"keys": [[scanId, viewpointId], ...]}  (row order)
-    <name>.feats/meta.json      encoder spec, weights, random_weights, image_w/h, vfov, dtype
+    <name>.feats/meta.json      provenance record (features.provenance), encoder spec, weights,
+                                random_weights, image_w/h, vfov, dtype
 
 :class:`FeatsWriter` appends rows to ``<name>.feats.partial/`` and commits the index atomically
 every few rows, so an interrupted extraction resumes where it stopped (rows written after the
@@ -25,6 +26,7 @@ import numpy as np
 from vln.errors import DataFormatError
 from vln.io_utils import atomic_write_json, fsync_directory
 
+from .provenance import store_record
 from .store import NUM_VIEWS, FeatureStore, check_features
 
 logger = logging.getLogger(__name__)
@@ -154,13 +156,23 @@ class FeatsWriter:
         self._since_commit = 0
 
     def _can_resume(self, signature) -> bool:
+        if not self.partial.exists():
+            return False
         try:
             old = json.loads((self.partial / "writer.json").read_text())
-            json.loads((self.partial / "index.json").read_text())["keys"]
-        except (OSError, ValueError, KeyError):
+            keys = json.loads((self.partial / "index.json").read_text())["keys"]
+            size = (self.partial / "features.npy").stat().st_size
+        except (OSError, ValueError, KeyError, TypeError):
+            logger.warning("discarding %s: a run killed before its first commit left it unreadable", self.partial)
             return False
         if old != signature:
             logger.warning("discarding %s: written with %s, now %s", self.partial, old, signature)
+            return False
+        # The rows are fsync'ed before the index naming them is committed: fewer bytes than the
+        # index needs means the partial store was not written by this writer's protocol. Rebuild it.
+        if not isinstance(keys, list) or size < _HEADER_LEN + len(keys) * self._row_bytes:
+            logger.warning("discarding %s: its index lists %s rows but features.npy holds %d bytes", self.partial,
+                           len(keys) if isinstance(keys, list) else "unreadable", size)
             return False
         return True
 
@@ -221,9 +233,8 @@ class FeatsWriter:
 
 
 def _encoder_key(metadata: dict):
-    enc = metadata.get("encoder")
-    name = enc.get("name") if isinstance(enc, dict) else enc
-    return [name, metadata.get("weights")]
+    """What a resumed ``.partial`` must share with the run resuming it: the provenance record."""
+    return store_record(metadata)
 
 
 def write_feats(path, items, metadata: dict, dtype=np.float32) -> Path:

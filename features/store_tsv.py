@@ -4,8 +4,9 @@ Fields, tab separated (as EnvDrop's ``read_img_features`` reads them with ``csv.
 ``scanId``, ``viewpointId``, ``image_w``, ``image_h``, ``vfov`` (degrees), ``features`` (base64
 of the float32 bytes of a (36, D) array, view-major). The released files are large (about 4 GB
 for ResNet-152), so the reader streams the file once to index byte offsets and decodes a record
-only when asked for it. Our own metadata (encoder, weights, ``random_weights``), which the format
-has no field for, lives in a sidecar ``<file>.meta.json``.
+only when asked for it. Our own metadata (the encoder's provenance record of
+:mod:`features.provenance`, spec, weights, ``random_weights``), which the format has no field for,
+lives in a sidecar ``<file>.meta.json``; a TSV without one has unknown provenance.
 """
 from __future__ import annotations
 

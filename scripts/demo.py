@@ -3,7 +3,9 @@
 1. Generate the synthetic Matterport-format world (``data/synthetic``) if it is not there, or
    rebuild it if an older generator wrote it (``vln.synthetic.FORMAT_VERSION``).
 2. Extract its ``synthetic_semantic`` panoramic features if they are not there.
-3. Score the reference policies (STOP at start, random walk, shortest-path oracle) on val_unseen.
+3. Score the reference policies on val_unseen: ``stop`` (STOP at the start), ``random_uniform``
+   (each step uniform over the candidates and STOP), ``random_walk`` (as many uniform moves as a
+   mean reference path has edges, then STOP; the trainer logs it too) and ``teacher`` (oracle).
 4. Train the EnvDrop follower on the CPU for a short budget and score it the same way.
 
 Usage: python scripts/demo.py [--data-dir DIR] [--iters N] [--seed S]
@@ -25,11 +27,14 @@ from vln.cli import script_parser
 
 logger = logging.getLogger("demo")
 KEYS = ("sr", "spl", "ndtw", "nav_error", "length")
+#: The demo table's rows, in order (see envs.baselines.BASELINES).
+DEMO_BASELINES = ("stop", "random_uniform", "random_walk", "teacher")
 
 
 def ensure_world(data_dir: Path, seed: int) -> None:
     """Generate the world if it is missing, or regenerate it (and its features) if an older generator wrote it."""
-    from vln.synthetic import generate_world, regenerate_world, stale_world_message
+    from vln.data_root import ensure_default_world
+    from vln.synthetic import regenerate_world, stale_world_message
 
     if (data_dir / "world.json").exists():
         stale = stale_world_message(data_dir)
@@ -43,8 +48,7 @@ def ensure_world(data_dir: Path, seed: int) -> None:
     if (data_dir / "connectivity" / "scans.txt").exists():
         logger.info("using the data root %s", data_dir)
         return
-    logger.info("generating the synthetic world in %s (a few seconds)", data_dir)
-    generate_world(data_dir, seed=seed)
+    ensure_default_world(data_dir, seed=seed)  # under the build lock: runs started together build it once
 
 
 def ensure_features(data_dir: Path, encoder: str = "synthetic_semantic") -> None:
@@ -75,10 +79,11 @@ def main(argv=None) -> int:
     world = gym.make("vln/R2R-v0", data_dir=data_dir, split="val_unseen", features="synthetic_semantic",
                      feature_mode="index").unwrapped.world
     table = {}
-    for name, policy in BASELINES.items():
-        s = evaluate_policy(world, policy, seed=args.seed).summary
+    for name in DEMO_BASELINES:
+        s = evaluate_policy(world, BASELINES.get(name).policy(world), seed=args.seed).summary
         table[name] = {k: round(float(s[k]), 3) for k in KEYS}
-    print(json.dumps({"val_unseen": table}, indent=1))
+    legend = {name: BASELINES.get(name).description for name in DEMO_BASELINES}
+    print(json.dumps({"baselines": legend, "val_unseen": table}, indent=1))
 
     # The EnvDrop follower (IL + A2C) with a small model, less dropout and IL weight 1 so that it
     # learns in minutes on a CPU (val_unseen SR 0.60-0.67 after 300-400 iterations).

@@ -30,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="split to decode")
     p.add_argument("--out", required=True, help="submission file (.json for R2R, .jsonl[.gz] for RxR)")
     p.add_argument("--features", default=None, help="feature store (default: the checkpoint's encoder)")
+    p.add_argument("--allow-random-features", action="store_true",
+                   help="accept features extracted with random weights (tests and benchmarks only)")
     p.add_argument("--language", default=None, help="RxR language filter, e.g. en (default: all languages)")
+    p.add_argument("--stanza-dir", default=None,
+                   help="RxR: local stanza models (default: the run's --stanza-dir); must split as when the vocabulary was built")
     p.add_argument("--device", default="cpu", help="torch device for decoding")
     p.add_argument("--batch-size", type=int, default=64, help="episodes decoded at once")
     return p
@@ -44,7 +48,8 @@ def main(argv=None) -> dict:
     from vln.submission import read_submission, validate_submission, write_r2r_submission, write_rxr_submission
 
     trajs, world = decode_split(args.checkpoint, args.dataset, args.data_dir, args.split, args.features,
-                                args.device, args.batch_size, args.language)
+                                args.device, args.batch_size, args.language, args.stanza_dir,
+                                allow_random_features=args.allow_random_features)
     fmt = "rxr" if args.dataset == "rxr" else "r2r"
     (write_rxr_submission if fmt == "rxr" else write_r2r_submission)(args.out, trajs)
     validate_submission(read_submission(args.out, fmt), world.episodes, world.navgraph, source=args.out)

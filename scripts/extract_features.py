@@ -7,9 +7,12 @@ Example::
 
 The output is a ``.feats`` directory (fast, memory-mapped) or an R2R ``.tsv`` file. An
 interrupted run resumes: viewpoints already written are skipped (``--no-resume`` restarts).
-Weights: the open_clip / torchvision download by default, ``--weights PATH`` for a local
-checkpoint (or set ``$CLIPVIL_WEIGHTS_DIR``), ``--weights random`` for tests only (recorded in
-the metadata as ``random_weights: true``).
+Weights: a file named as the registry says (``RN50x4.pt``, ...) under ``$CLIPVIL_WEIGHTS_DIR``,
+``--weights PATH`` for any local file (OpenAI's TorchScript ``.pt``, open_clip / Hugging Face
+``.bin`` / ``.safetensors``, a snapshot folder or a hub cache), else the local download caches,
+else the open_clip / torchvision download when online; ``--weights random`` for tests only.
+The store records the encoder, the weights file's SHA-256 and whether the weights were random.
+``--encoder`` also takes a spec file (``my_encoder.json``, ``EncoderSpec.to_dict()``).
 """
 from __future__ import annotations
 
@@ -29,12 +32,15 @@ logger = logging.getLogger(__name__)
 
 def build_parser() -> argparse.ArgumentParser:
     p = script_parser(__doc__)
-    p.add_argument("--encoder", required=True, choices=ENCODERS.names(), help="registered encoder name")
+    p.add_argument("--encoder", required=True,
+                   help=f"registered encoder ({', '.join(ENCODERS.names())}) or an encoder spec .json file")
     p.add_argument("--scans-dir", required=True,
                    help="skybox root (<scan>/matterport_skybox_images/...); the world directory for annotation encoders")
     p.add_argument("--connectivity", required=True, help="folder of <scan>_connectivity.json files and scans.txt")
     p.add_argument("--out", required=True, help="output <name>.feats directory or <name>.tsv file")
-    p.add_argument("--weights", default=None, help="checkpoint PATH, pretrained tag, or 'random' (tests only) (default: the encoder's file under $CLIPVIL_WEIGHTS_DIR)")
+    p.add_argument("--weights", default=None,
+                   help="weights file or folder PATH, pretrained tag, or 'random' (tests only); "
+                        "default: $CLIPVIL_WEIGHTS_DIR, then the local caches, then a download")
     p.add_argument("--scans", nargs="*", default=None, help="only these scans (default: all of scans.txt)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--batch-viewpoints", type=int, default=8, help="viewpoints per forward pass (x 36 views)")

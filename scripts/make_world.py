@@ -14,6 +14,7 @@ import json
 import logging
 
 from vln.cli import script_parser
+from vln.errors import VLNError, run_script
 from vln.synthetic import default_data_dir
 from vln.synthetic.world import DEFAULT_FACE_SIZE, DEFAULT_HOUSES, DEFAULT_PATHS, generate_world
 
@@ -43,4 +44,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    # an existing world (FileExistsError names --overwrite), an unwritable --out: one line, no traceback
+    run_script(main, (VLNError, FileExistsError, NotADirectoryError, PermissionError))

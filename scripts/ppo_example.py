@@ -31,6 +31,7 @@ import envs  # noqa: F401 - registers vln/R2R-v0
 from envs.angles import ANGLE_FEATURE_SIZE
 from training.config import parse_config
 from vln.cli import first_line
+from vln.errors import VLNError, run_script
 from vln.evaluate import Evaluator
 from vln.io_utils import atomic_path
 
@@ -318,4 +319,4 @@ def evaluate_greedy(agent: Agent, table: tuple, args: Args, kwargs: dict, tokeni
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, (VLNError, FileNotFoundError))  # e.g. no feature store: one line naming the command that builds it

@@ -18,6 +18,7 @@ if __package__ in (None, ""):  # run as a plain script: make the repository impo
 from vln.cli import script_parser
 from vln.datasets import read_r2r_paths, write_r2r  # noqa: E402
 from vln.datasets.aug_paths import FIRST_PATH_ID, MAX_EDGES, MIN_EDGES, sample_aug_paths  # noqa: E402
+from vln.errors import VLNError, run_script  # noqa: E402
 from vln.graph import NavGraph  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -56,4 +57,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_script(main, (VLNError, FileNotFoundError))  # a missing graph folder or split file: one line

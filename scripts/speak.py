@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--split", help="a split of the dataset (one instruction per path is written)")
     p.add_argument("--out", required=True, help="output R2R JSON file")
     p.add_argument("--features", default=None, help="feature store (default: the checkpoint's encoder)")
+    p.add_argument("--allow-random-features", action="store_true",
+                   help="accept features extracted with random weights (tests and benchmarks only)")
     p.add_argument("--device", default="cpu", help="torch device for decoding")
     p.add_argument("--batch-size", type=int, default=64, help="paths decoded at once")
     p.add_argument("--max-length", type=int, default=None, help="max generated words (default: the run's, 120)")
@@ -46,17 +48,17 @@ def main(argv=None) -> dict:
     """Write the instructions; returns ``{"out", "paths"}``."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from agents.data import resolve_data_dir
+    from agents.data import checked_data_dir
     from agents.inference import speak_paths
     from vln.datasets import DATASETS, read_r2r_paths, write_r2r
     from vln.sim.graph_sim import shared_navgraph
 
-    data_dir = resolve_data_dir(args.dataset, args.data_dir)
+    data_dir = checked_data_dir(args.dataset, args.data_dir, () if args.paths else (args.split,))
     graph = shared_navgraph(str((data_dir / "connectivity").resolve()))
     file = Path(args.paths) if args.paths else DATASETS.get("r2r").split_file(data_dir, args.split)
     records = read_r2r_paths(file, graph=graph)
     out = speak_paths(args.checkpoint, records, data_dir, args.dataset, args.features, args.device, args.batch_size,
-                      args.max_length)
+                      args.max_length, args.allow_random_features)
     write_r2r(args.out, out)
     result = {"out": args.out, "paths": len(out)}
     print(json.dumps(result))

@@ -53,6 +53,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    # missing data or features (the message names the command that builds them), settings that
-    # differ from a resumed run's, an unreadable checkpoint: one line each
-    run_script(main, (FileNotFoundError, VLNError))
+    # missing data or features (the message names the command that builds them), settings that differ from a
+    # resumed run's, an unreadable checkpoint, a vocabulary built by another tokenizer, features of another
+    # encoder (VLNError): one line each
+    run_script(main, (VLNError, FileNotFoundError))

@@ -25,3 +25,13 @@ def real_data() -> Path:
     if not (SHARED_DATA / "connectivity" / "scans.txt").exists():
         pytest.skip(f"real Matterport3D data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_rn(tmp_path_factory) -> dict:
+    """A small random CLIP (ModifiedResNet) in every weights format, once per session: paths
+    ``spec`` (``--encoder``), ``openai`` (TorchScript ``.pt``), ``bin``, ``safetensors``
+    (:func:`clip_archives.write_tiny_clip`)."""
+    from clip_archives import write_tiny_clip
+
+    return write_tiny_clip(tmp_path_factory.mktemp("tiny_clip"), kind="rn")

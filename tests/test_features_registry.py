@@ -1,4 +1,4 @@
-"""features.registry / features.encoders: specs, weights resolution, tiny random-weight trunks."""
+"""features.registry / features.encoders: specs and tiny random-weight trunks (weight files: test_features_weights.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,15 +8,8 @@ import sys
 import pytest
 import torch
 
-from features.encoders import (
-    WeightsUnavailableError,
-    build_open_clip,
-    build_torchvision_resnet,
-    get_encoder,
-    resolve_weights,
-)
+from features.encoders import build_open_clip, build_torchvision_resnet
 from features.registry import ENCODERS, EncoderSpec, get_spec
-from vln.errors import DependencyNotInstalled
 from vln.registry import NameNotFound
 
 DIMS = {"clip_r50": (1024, 2048, 224), "clip_r101": (512, 2048, 224), "clip_r50x4": (640, 2560, 288),
@@ -54,43 +47,6 @@ def test_unknown_encoder_suggests_a_name():
 def test_import_features_does_not_import_torch():
     code = "import sys, features; assert 'torch' not in sys.modules; print(features.ENCODERS.names())"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-
-
-def test_resolve_weights(tmp_path, monkeypatch):
-    spec = get_spec("clip_r50")
-    monkeypatch.delenv("CLIPVIL_WEIGHTS_DIR", raising=False)
-    assert resolve_weights(spec, "random") == (None, "random")
-    assert resolve_weights(spec, None) == ("openai", "openai")
-    ckpt = tmp_path / "RN50.pt"
-    ckpt.write_bytes(b"x")
-    assert resolve_weights(spec, str(ckpt)) == (str(ckpt), str(ckpt))
-    with pytest.raises(WeightsUnavailableError, match="does not exist"):
-        resolve_weights(spec, str(tmp_path / "nope.pt"))
-    monkeypatch.setenv("CLIPVIL_WEIGHTS_DIR", str(tmp_path))
-    assert resolve_weights(spec, None)[0] == str(ckpt)
-    monkeypatch.setenv("CLIPVIL_WEIGHTS_DIR", str(tmp_path / "empty"))
-    with pytest.raises(DependencyNotInstalled, match="RN50.pt"):
-        resolve_weights(spec, None)
-
-
-@pytest.mark.slow
-def test_offline_without_weights_says_what_to_do(tmp_path):
-    """No network and no local weights: one error naming --weights PATH, the env var and the file.
-    (A subprocess, because huggingface_hub reads HF_HUB_OFFLINE at import time.)"""
-    import os
-
-    code = (
-        "from features.encoders import get_encoder, WeightsUnavailableError\n"
-        "try:\n"
-        f"    get_encoder('clip_r50', device='cpu', cache_dir={str(tmp_path)!r})\n"
-        "except WeightsUnavailableError as e:\n"
-        "    print('ERROR:', e)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "CLIPVIL_WEIGHTS_DIR"}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
-    assert out.startswith("ERROR:"), out
-    assert "--weights PATH" in out and "CLIPVIL_WEIGHTS_DIR" in out and "RN50.pt" in out
 
 
 def tiny(spec_name, size, **changes):

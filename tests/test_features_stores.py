@@ -77,6 +77,7 @@ def test_feats_float16_and_conversion_both_ways(tmp_path):
     assert half.as_array().dtype == np.float16 and half.metadata["dtype"] == "float16"
     np.testing.assert_allclose(half.get("scan1", "vp001"), recs[1][2], rtol=1e-3, atol=1e-3)
     summary = convert_main([str(tmp_path / "b.feats"), str(tmp_path / "c.tsv")])
+    assert summary.pop("provenance")["name"] == "clip_r50"  # rebuilt from the older encoder / random_weights fields
     assert summary == {"path": str(tmp_path / "c.tsv"), "viewpoints": 4, "dim": 16, "random_weights": True}
     assert json.loads(meta_path(tmp_path / "c.tsv").read_text())["random_weights"] is True
 

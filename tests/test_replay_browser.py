@@ -116,9 +116,14 @@ def test_served_page(browser, site):
         page = browser.new_page(viewport={"width": 1400, "height": 1050})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        assert f"{m.group(0)}#1_0" in line  # the deep link the server announces
         page.goto(m.group(0))
         wait_for(page, "document.body.dataset.ready === '1'")
         assert page.inner_text("#list-count") == "10 of 10 episodes"
+        # the page opens on the first episode, not on a blank page, and the URL names it
+        assert page.inner_text("#episode-title") == "1_0" and page.is_hidden("#placeholder")
+        assert page.inner_text("#step-label") == "Step 1 / 3" and page.url.endswith("#1_0")
+        assert page.locator(".episode-item.selected").get_attribute("data-key") == "1_0"
         # search by instr_id, by outcome and by navigation error
         page.fill("#search", "2_")
         assert page.locator(".episode-item").count() == 3
@@ -143,7 +148,25 @@ def test_served_page(browser, site):
         assert page.inner_text("#instruction") == HOSTILE
         assert page.locator("#instruction img, #instruction b").count() == 0
         assert page.evaluate("() => window.__pwned") is None
+        # a deep link opens its episode; one naming no episode says so and opens the first
+        page.goto("about:blank")  # a fresh load each time, not an in-page hash change
+        page.goto(m.group(0) + "#2_0")
+        wait_for(page, "document.body.dataset.ready === '1'")
+        assert page.inner_text("#episode-title") == "2_0" and page.is_hidden("#notice")
+        page.goto("about:blank")
+        page.goto(m.group(0) + "#no_such_episode")
+        wait_for(page, "document.body.dataset.ready === '1'")
+        assert page.inner_text("#episode-title") == "1_0"
+        assert "no_such_episode" in page.inner_text("#notice") and "showing the first episode" in page.inner_text("#notice")
         assert errors == []
+        # another site cannot read the data by including it as a script
+        page.goto("about:blank")
+        outcome = page.evaluate("""(src) => new Promise((done) => {
+            const s = document.createElement("script");
+            s.src = src; s.onload = () => done("loaded"); s.onerror = () => done("refused");
+            document.head.appendChild(s);
+        })""", m.group(0) + "data/index.json")
+        assert outcome == "refused"
         page.close()
     finally:
         proc.terminate()
@@ -161,6 +184,7 @@ def test_static_export_opens_without_a_server(browser, site, tmp_path):
     page.goto((out / "index.html").as_uri())
     wait_for(page, "document.body.dataset.ready === '1'")
     assert page.inner_text("#list-count") == "2 of 2 episodes"
+    assert page.inner_text("#episode-title") == "1_0"  # opens on the first episode
     check_episode_page(page)
     # a deep link opens the episode directly
     page.goto((out / "index.html").as_uri() + "#2_0")

@@ -99,6 +99,15 @@ def test_trajectories_must_fit_the_split(tmp_path):
     f.write_text(json.dumps([{"instr_id": "99_0", "trajectory": [A]}]))
     with pytest.raises(SubmissionError, match=r"99_0.*not in the split"):
         ReplayData(split, conn, f)
+    # trajectories of another split: the message names the split they belong to
+    val_traj = [{"instr_id": "4_0", "trajectory": [vp_id("G20"), vp_id("G10")]}]
+    f.write_text(json.dumps(val_traj))
+    with pytest.raises(SubmissionError) as e:
+        ReplayData(split, conn, f)
+    msg = str(e.value)
+    assert str(f) in msg and "'instr_id'" in msg and f"not in the split {split}" in msg
+    assert f"all are instr_ids of {root / 'R2R' / 'R2R_val_unseen.json'}" in msg
+    assert len(ReplayData(root / "R2R" / "R2R_val_unseen.json", conn, f).runs) == 1  # the split it names works
     f.write_text(json.dumps([{"instr_id": "1_0", "trajectory": [A, B], "attention": [[0.5] * 9] * 2}]))
     with pytest.raises(SubmissionError, match=r"9 weights but the instruction has 10 tokens"):
         ReplayData(split, conn, f)

@@ -26,11 +26,13 @@ def test_static_export_holds_the_page_data_and_images(tmp_path):
     assert res["export"]["episodes"] == 2
     for name in ("index.html", "app.js", "style.css"):
         assert (out / name).read_bytes() == (STATIC_DIR / name).read_bytes()
-    _, rows = payload((out / "data" / "index.js").read_bytes(), "index")
-    assert [r["instr_id"] for r in rows] == ["1_0", "3_0"]
+    _, index = payload((out / "data" / "index.js").read_bytes(), "index")
+    assert [r["instr_id"] for r in index["episodes"]] == ["1_0", "3_0"]
+    assert json.loads((out / "data" / "index.json").read_text()) == index  # the same data for static hosts
     data = ReplayData(root / "R2R" / "R2R_train.json", root / "connectivity", traj)
     key, ep = payload((out / "data" / "episodes" / "1_0.js").read_bytes(), "episode")
     assert key == "1_0" and ep == json.loads(json.dumps(data.episode("1_0")))
+    assert json.loads((out / "data" / "episodes" / "1_0.json").read_text()) == ep
     n = 0
     for k in ("1_0", "3_0"):
         _, e = payload((out / "data" / "episodes" / f"{k}.js").read_bytes(), "episode")

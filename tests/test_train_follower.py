@@ -13,7 +13,8 @@ from agents.checkpoint import load_checkpoint
 from agents.config import TrainConfig
 from agents.trainer import Trainer
 
-SMALL = dict(hidden=64, word_embedding=32, action_embedding=16, progress=False, log_every=1000)
+# The toy store holds random features: training on them must be asked for, as a user would.
+SMALL = dict(allow_random_features=True, hidden=64, word_embedding=32, action_embedding=16, progress=False, log_every=1000)
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from agents.trainer import Trainer
 from agents.trajectory import teacher_trajectories
 from envs.batch import NavBatch
 
-SMALL = dict(hidden=64, word_embedding=32, action_embedding=16, progress=False, log_every=1000)
+# The toy store holds random features: training on them must be asked for, as a user would.
+SMALL = dict(allow_random_features=True, hidden=64, word_embedding=32, action_embedding=16, progress=False, log_every=1000)
 
 
 @pytest.fixture
@@ -154,7 +155,7 @@ def test_back_translation_trains_on_speaker_instructions_and_resumes(root, tmp_p
     from vln.datasets import episodes_to_path_records
 
     records = episodes_to_path_records(aug.episodes[:2])
-    spoken = speak_paths(tmp_path / "full" / "speaker.pt", records, root, "r2r")
+    spoken = speak_paths(tmp_path / "full" / "speaker.pt", records, root, "r2r", allow_random_features=True)
     assert [r.path for r in spoken] == [r.path for r in records]
     assert all(len(r.instructions) == 1 and r.instructions[0] for r in spoken)
 
@@ -230,7 +231,7 @@ def test_speak_script_writes_instructions_for_sampled_paths(root, tmp_path):
                            "--seed", "0", "--out", str(paths)])
     out = tmp_path / "aug_speaker.json"
     res = speak.main(["--checkpoint", str(tmp_path / "spk" / "latest.pt"), "--dataset", "r2r", "--data-dir", str(root),
-                      "--paths", str(paths), "--out", str(out)])
+                      "--paths", str(paths), "--out", str(out), "--allow-random-features"])
     written = json.loads(out.read_text())
     sampled = json.loads(paths.read_text())
     assert res["paths"] == len(written) == len(sampled) > 0
@@ -241,7 +242,7 @@ def test_speak_script_writes_instructions_for_sampled_paths(root, tmp_path):
         assert set(r["instructions"][0].split()) <= words
     # The training split: the overfitted speaker reproduces each path's instruction.
     res = speak.main(["--checkpoint", str(tmp_path / "spk" / "latest.pt"), "--dataset", "r2r", "--data-dir", str(root),
-                      "--split", "train", "--out", str(tmp_path / "train_speaker.json")])
+                      "--split", "train", "--out", str(tmp_path / "train_speaker.json"), "--allow-random-features"])
     got = json.loads((tmp_path / "train_speaker.json").read_text())
     ref = json.loads((root / "R2R" / "R2R_train.json").read_text())
     assert [r["instructions"] for r in got] == [r["instructions"] for r in ref]

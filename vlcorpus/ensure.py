@@ -5,7 +5,7 @@ import logging
 import os
 from pathlib import Path
 
-from filelock import FileLock
+from vln.locks import build_lock
 
 from .build import CORPUS_FORMAT_VERSION, DEFAULT_IMAGE_SIZE, make_vl_corpus, parse_image_size
 from .reading import read_corpus_meta
@@ -48,7 +48,7 @@ def ensure_vl_corpus(out_dir: str | os.PathLike | None = None, world_dir: str | 
                      seed: int = 0, image_size=DEFAULT_IMAGE_SIZE, build_world: bool = True, **kwargs) -> Path:
     """The corpus folder, built (and the world with it, if missing) when absent or out of date.
 
-    Holds ``<out_dir>.lock`` (``filelock``) while checking and building, so concurrent callers
+    Holds the build lock of ``out_dir`` (:func:`vln.locks.build_lock`) while checking and building, so concurrent callers
     (the ranks of a ``torchrun`` job, two trainers) build it once and all read the same files.
 
     Args:
@@ -67,7 +67,11 @@ def ensure_vl_corpus(out_dir: str | os.PathLike | None = None, world_dir: str | 
     out = Path(out_dir) if out_dir is not None else default_corpus_dir(world)
     size = parse_image_size(image_size)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):
+    if world_dir is None and build_world:
+        from vln.data_root import ensure_default_world
+
+        ensure_default_world(world)  # under the world's own build lock, as the trainer does
+    with build_lock(out, f"the synthetic V&L corpus at {out}"):
         if not (world / "world.json").exists():
             if not build_world:
                 raise FileNotFoundError(f"no synthetic world at {world}; build it with python scripts/make_world.py --out {world}")

@@ -147,8 +147,13 @@ def read_scans_txt(directory: str | os.PathLike) -> list[str]:
     """The scan ids listed in ``scans.txt`` (whitespace separated, as MatterSim reads it).
 
     Falls back to the ``*_connectivity.json`` files present when there is no ``scans.txt``.
+
+    Raises:
+        FileNotFoundError: ``directory`` does not exist (a mistyped path must not read as "no scans").
     """
     directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"connectivity directory {directory} does not exist")
     txt = directory / "scans.txt"
     if txt.exists():
         return txt.read_text().split()

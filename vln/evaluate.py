@@ -37,14 +37,9 @@ def load_reference_episodes(path: str | os.PathLike, graphs: NavGraph | None = N
 
     Uses the dataset readers of :mod:`vln.datasets` (``graphs`` validates every path there).
     """
-    path = Path(path)
-    if path.name.endswith((".jsonl", ".jsonl.gz")):
-        from .datasets.rxr import load_rxr
+    from .datasets.splits import load_split_file
 
-        return load_rxr(path, graph=graphs)
-    from .datasets.r2r import load_r2r
-
-    return load_r2r(path, graph=graphs)
+    return load_split_file(path, graphs)
 
 
 @dataclass
@@ -131,6 +126,7 @@ class Evaluator:
         self.success_distance = success_distance
         self.threshold = threshold
         self.episodes = list(episodes)
+        self.source = source
         self._reference: dict[str, tuple[str, np.ndarray]] = {}
         for ep in self.episodes:
             iid, scan, path = str(_get(ep, "instr_id")), _get(ep, "scan"), _get(ep, "path")
@@ -140,7 +136,8 @@ class Evaluator:
                 raise DataFormatError(
                     source, f"instr_id {iid}", "path",
                     "the reference path holds only the start viewpoint (a test split?), so there is no goal "
-                    "to score against; use vln.submission.validate_submission (or scripts/export_submission.py) instead")
+                    "to score against; check a submission's format with scripts/evaluate.py --validate-only "
+                    "(vln.submission_check.check_submission_file) instead")
             ref = trajectory_indices(graphs[scan], path, f"instr_id {iid} (reference path)")
             self._reference[iid] = (scan, ref)
 
@@ -173,7 +170,8 @@ class Evaluator:
         Raises:
             vln.submission.SubmissionError: see :func:`vln.submission.validate_submission`.
         """
-        indices = validate_submission(submission, self.episodes, self.graphs, allow_partial, source)
+        split_file = self.source if isinstance(self.source, (str, os.PathLike)) and Path(self.source).is_file() else None
+        indices = validate_submission(submission, self.episodes, self.graphs, allow_partial, source, split_file)
         scans: dict[str, int] = {}
         scan_of = [scans.setdefault(self._reference[iid][0], len(scans)) for iid in indices]
         metrics = batch_metrics([self.graphs[s].distances for s in scans], scan_of, list(indices.values()),

@@ -96,6 +96,18 @@ def _add(out: dict, instr_id: str, traj, source: str) -> None:
     out[instr_id] = traj
 
 
+def parse_r2r_item(i: int, item, source: str = MEMORY) -> tuple[str, list]:
+    """Check record ``i`` of an R2R submission list; ``(instr_id, [(vp, heading, elevation)])``."""
+    if not isinstance(item, dict):
+        raise SubmissionError(source, i, None, f"must be a JSON object, got {type(item).__name__}")
+    if not isinstance(item.get("instr_id"), str):
+        raise SubmissionError(source, i, "instr_id", f"must be a string like '123_0', got {item.get('instr_id')!r}")
+    iid = item["instr_id"]
+    if "trajectory" not in item:
+        raise SubmissionError(source, f"instr_id {iid}", "trajectory", "is missing")
+    return iid, parse_trajectory(item["trajectory"], source, iid)
+
+
 def parse_r2r_items(items, source: str = MEMORY) -> dict:
     """Check the decoded R2R submission list; return ``{instr_id: [(vp, heading, elevation)]}``.
 
@@ -105,14 +117,7 @@ def parse_r2r_items(items, source: str = MEMORY) -> dict:
         raise SubmissionError(source, None, None, f"must be a JSON list of objects, got {type(items).__name__}")
     out: dict = {}
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise SubmissionError(source, i, None, f"must be a JSON object, got {type(item).__name__}")
-        if not isinstance(item.get("instr_id"), str):
-            raise SubmissionError(source, i, "instr_id", f"must be a string like '123_0', got {item.get('instr_id')!r}")
-        iid = item["instr_id"]
-        if "trajectory" not in item:
-            raise SubmissionError(source, f"instr_id {iid}", "trajectory", "is missing")
-        _add(out, iid, parse_trajectory(item["trajectory"], source, iid), source)
+        _add(out, *parse_r2r_item(i, item, source), source)
     return out
 
 
@@ -194,29 +199,40 @@ def write_rxr_submission(path: str | os.PathLike, trajectories) -> Path:
     return path
 
 
+def parse_rxr_item(n: int, item, source: str = MEMORY) -> tuple[str, list]:
+    """Check line ``n`` of an RxR submission; ``(str(instruction_id), [viewpoint, ...])``."""
+    if not isinstance(item, dict):
+        raise SubmissionError(source, f"line {n}", None, "must be a JSON object")
+    iid = item.get("instruction_id")
+    if not isinstance(iid, int) or isinstance(iid, bool):
+        raise SubmissionError(source, f"line {n}", "instruction_id", f"must be an integer, got {iid!r}")
+    if "path" not in item:
+        raise SubmissionError(source, f"instr_id {iid}", "path", "is missing")
+    return str(iid), parse_trajectory(item["path"], source, str(iid), poses=False)
+
+
 def read_rxr_submission(path: str | os.PathLike) -> dict:
     """Read and check an RxR submission; ``{str(instruction_id): [viewpoint, ...]}``."""
     path = Path(path)
     out: dict = {}
     for n, item in iter_jsonl(path, SubmissionError):
-        if not isinstance(item, dict):
-            raise SubmissionError(path, f"line {n}", None, "must be a JSON object")
-        iid = item.get("instruction_id")
-        if not isinstance(iid, int) or isinstance(iid, bool):
-            raise SubmissionError(path, f"line {n}", "instruction_id", f"must be an integer, got {iid!r}")
-        if "path" not in item:
-            raise SubmissionError(path, f"instr_id {iid}", "path", "is missing")
-        _add(out, str(iid), parse_trajectory(item["path"], str(path), str(iid), poses=False), str(path))
+        _add(out, *parse_rxr_item(n, item, str(path)), str(path))
     return out
+
+
+def submission_format(path: str | os.PathLike, fmt: str = "auto") -> str:
+    """``"r2r"`` or ``"rxr"``: ``fmt`` itself, or (``"auto"``) RxR for ``.jsonl[.gz]``, else R2R."""
+    if fmt == "auto":
+        fmt = "rxr" if Path(path).name.endswith((".jsonl", ".jsonl.gz")) else "r2r"
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown submission format {fmt!r}; known: {', '.join(FORMATS)}")
+    return fmt
 
 
 def read_submission(path: str | os.PathLike, fmt: str = "auto") -> dict:
     """Read an R2R (``.json``) or RxR (``.jsonl``, ``.jsonl.gz``) submission; ``fmt`` forces one."""
     path = Path(path)
-    if fmt == "auto":
-        fmt = "rxr" if path.name.endswith((".jsonl", ".jsonl.gz")) else "r2r"
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown submission format {fmt!r}; known: {', '.join(FORMATS)}")
+    fmt = submission_format(path, fmt)
     return read_rxr_submission(path) if fmt == "rxr" else read_r2r_submission(path)
 
 
@@ -231,6 +247,7 @@ def validate_submission(
     graphs,
     allow_partial: bool = False,
     source: str = MEMORY,
+    split_file: str | os.PathLike | None = None,
 ) -> dict:
     """Check trajectories against a split and return their viewpoint indices.
 
@@ -241,6 +258,8 @@ def validate_submission(
         graphs: a :class:`vln.graph.NavGraph` holding every scan of the split.
         allow_partial: accept a submission covering only part of the split.
         source: the file the trajectories came from, for messages.
+        split_file: the file ``episodes`` came from: an unknown instr_id's message then names the
+            split beside it that holds the ids, if any.
 
     Returns:
         ``{instr_id: (T,) int64 viewpoint indices}`` in submission order.
@@ -258,6 +277,11 @@ def validate_submission(
             raise ValueError(f"the split holds instr_id {iid} twice")
         by_id[iid] = ep
     unknown = [i for i in trajectories if i not in by_id]
+    if unknown and split_file is not None:
+        from .datasets.splits import not_in_split_message
+
+        raise SubmissionError(source, f"instr_id {unknown[0]}", "instr_id",
+                              not_in_split_message(unknown, split_file, len(trajectories)))
     if unknown:
         raise SubmissionError(source, f"instr_id {unknown[0]}", "instr_id",
                               f"is not in the split ({len(unknown)} unknown ids: {', '.join(unknown[:5])})")

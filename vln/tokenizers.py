@@ -9,6 +9,11 @@ split on ``(\\W+)``, lower-case, split punctuation-only tokens into characters u
 dots; the vocabulary file holds ``<PAD> <UNK> <EOS>`` then the words by decreasing frequency
 (``min_count`` 5), and ``<BOS>`` is appended at load time; an encoding is
 ``<BOS> words <EOS>`` padded with ``<PAD>`` or cut with ``<EOS>`` in the last position.
+
+A vocabulary is only meaningful with the splitter that built it: :meth:`VocabTokenizer.describe`
+says which one splits each language (the EnvDrop regex, the offline multilingual regex, or a
+stanza model named by version, file and hash); runs record it next to the vocabulary, and
+:func:`check_tokenizer` refuses to load a vocabulary with a different splitter.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import regex
 
+from .errors import VLNError
 from .io_utils import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -45,6 +51,10 @@ def write_vocab(vocab: Sequence[str], path: str | os.PathLike) -> None:
     if bad:
         raise ValueError(f"vocabulary words must be non-empty without surrounding whitespace: {bad[:5]}")
     atomic_write_text(path, "".join(f"{w}\n" for w in vocab))
+
+
+class TokenizerMismatch(VLNError, ValueError):
+    """A vocabulary is about to be used with another splitter than the one that built it."""
 
 
 class VocabTokenizer:
@@ -90,6 +100,15 @@ class VocabTokenizer:
     def split(self, sentence: str) -> list[str]:
         """Break a sentence into (lower-cased) words and punctuation."""
         raise NotImplementedError
+
+    def describe(self, languages: Iterable[str] | None = None) -> dict:
+        """Which splitter this tokeniser uses: ``{"tokenizer": class name, "languages": {lang: backend}}``
+        (JSON; recorded with a vocabulary and compared by :func:`check_tokenizer`)."""
+        return {"tokenizer": type(self).__name__, "languages": {}}
+
+    def with_vocab(self, vocab: Sequence[str]) -> "VocabTokenizer":
+        """A tokeniser splitting as this one does, with ``vocab``."""
+        return type(self)(vocab, encoding_length=self.encoding_length)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kw) -> "VocabTokenizer":
@@ -195,6 +214,9 @@ class R2RTokenizer(VocabTokenizer):
     def split(self, sentence: str) -> list[str]:
         return self.split_sentence(sentence)
 
+    def describe(self, languages: Iterable[str] | None = None) -> dict:
+        return {"tokenizer": type(self).__name__, "languages": {"en": R2R_BACKEND}}
+
 
 
 # ---------------------------------------------------------------------------- multilingual
@@ -203,6 +225,9 @@ class R2RTokenizer(VocabTokenizer):
 #: would cut "हिन्दी" into ह, न, द. Runs of dots stay whole (as in EnvDrop); every other
 #: punctuation character (including the danda "।") is its own token.
 _WORD_RE = regex.compile(r"[\p{L}\p{M}\p{N}\u200c\u200d]+|\.+|[^\s\p{L}\p{M}\p{N}\u200c\u200d]")
+#: Backend names recorded with a vocabulary; bump the version when a split rule changes.
+R2R_BACKEND = "regex EnvDrop (\\W+) split v1"
+REGEX_BACKEND = "regex split_words v1"
 #: Script -> stanza language code, for picking a pipeline from the text itself.
 _SCRIPTS = (("hi", regex.compile(r"\p{Devanagari}")), ("te", regex.compile(r"\p{Telugu}")))
 
@@ -267,6 +292,38 @@ class MultilingualTokenizer(VocabTokenizer):
         self.stanza_dir = stanza_resources_dir(stanza_dir)
         self.use_stanza = use_stanza
         self._pipelines: dict[str, object] = {}
+        self._backends: dict[str, str] = {}
+        #: Languages :meth:`split` has been asked to split (what :meth:`describe` reports by default).
+        self.languages_seen: set[str] = set()
+
+    def with_vocab(self, vocab: Sequence[str]) -> "MultilingualTokenizer":
+        tok = MultilingualTokenizer(vocab, self.encoding_length, self.stanza_dir, self.use_stanza)
+        tok._pipelines, tok._backends, tok.languages_seen = self._pipelines, self._backends, set(self.languages_seen)
+        return tok
+
+    def backend_description(self, language: str) -> str:
+        """What splits ``language``: :data:`REGEX_BACKEND`, or ``"stanza <version> <lang>/tokenize/<file>
+        sha256:<first 16 hex>"`` naming the model file exactly."""
+        lang = language.split("-")[0].lower()
+        if lang not in self._backends:
+            pipe = self._pipeline(lang)
+            if pipe is None:
+                self._backends[lang] = REGEX_BACKEND
+            else:
+                import hashlib
+
+                import stanza
+
+                model = Path(pipe.processors["tokenize"].config["model_path"])
+                digest = hashlib.sha256(model.read_bytes()).hexdigest()[:16]
+                self._backends[lang] = f"stanza {stanza.__version__} {lang}/tokenize/{model.name} sha256:{digest}"
+        return self._backends[lang]
+
+    def describe(self, languages: Iterable[str] | None = None) -> dict:
+        """Backends of ``languages`` (default: those split so far, :attr:`languages_seen`)."""
+        langs = sorted({x.split("-")[0].lower() for x in (self.languages_seen if languages is None else languages)})
+        return {"tokenizer": type(self).__name__, "languages": {x: self.backend_description(x) for x in langs},
+                "stanza_dir": str(self.stanza_dir)}
 
     def _stanza_model_present(self, lang: str) -> bool:
         tok_dir = self.stanza_dir / lang / "tokenize"
@@ -302,6 +359,7 @@ class MultilingualTokenizer(VocabTokenizer):
                 when omitted.
         """
         lang = (language.split("-")[0].lower() if language else detect_language(sentence))
+        self.languages_seen.add(lang)
         pipe = self._pipeline(lang)
         if pipe is None:
             return split_words(sentence)
@@ -309,5 +367,38 @@ class MultilingualTokenizer(VocabTokenizer):
         return [t.text.lower() for s in doc.sentences for t in s.tokens]
 
 
-__all__ = ["BASE_VOCAB", "BOS", "EOS", "PAD", "UNK", "MultilingualTokenizer", "R2RTokenizer", "VocabTokenizer",
-           "detect_language", "read_vocab", "split_words", "stanza_resources_dir", "write_vocab"]
+def check_tokenizer(recorded: dict | None, tokenizer: VocabTokenizer, source: str) -> None:
+    """Refuse to use a vocabulary with another splitter than the one that built it.
+
+    Args:
+        recorded: :meth:`VocabTokenizer.describe` as saved with the vocabulary (``None``: a run
+            from before it was recorded; a warning, then accepted).
+        tokenizer: the tokeniser about to encode with that vocabulary.
+        source: the checkpoint or run folder, for the message.
+
+    Raises:
+        TokenizerMismatch: another tokeniser class, or a language split by another backend
+            (stanza vs the regex split, or another stanza model), naming both and the fix.
+    """
+    if recorded is None:
+        logger.warning("%s does not record which tokenizer built its vocabulary (an older run); not checked", source)
+        return
+    current = tokenizer.describe(recorded.get("languages", {}))
+    if recorded.get("tokenizer") != current["tokenizer"]:
+        raise TokenizerMismatch(f"{source}: its vocabulary was built by {recorded.get('tokenizer')} but is being loaded "
+                                f"into {current['tokenizer']}")
+    for lang, was in sorted(recorded.get("languages", {}).items()):
+        now = current["languages"][lang]
+        if now != was:
+            where = getattr(tokenizer, "stanza_dir", None)
+            raise TokenizerMismatch(
+                f"{source}: its vocabulary was built with '{lang}' split by [{was}] but here '{lang}' would be split by "
+                f"[{now}] (stanza models looked for in {where}); the token ids would not mean the same words. "
+                f"Point --stanza-dir at the stanza models the run used"
+                + (f" ({recorded['stanza_dir']})" if recorded.get("stanza_dir") else "")
+                + (", or at a folder without them for the regex split" if was == REGEX_BACKEND else ""))
+
+
+__all__ = ["BASE_VOCAB", "BOS", "EOS", "PAD", "REGEX_BACKEND", "UNK", "MultilingualTokenizer", "R2RTokenizer",
+           "TokenizerMismatch", "VocabTokenizer", "check_tokenizer", "detect_language", "read_vocab", "split_words",
+           "stanza_resources_dir", "write_vocab"]

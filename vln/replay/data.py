@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..candidates import candidate_table
+from ..datasets.splits import not_in_split_message
 from ..evaluate import Evaluator, load_reference_episodes
 from ..graph import NavGraph
 from ..metrics import SUCCESS_DISTANCE, collapse_repeats, trajectory_indices, viewpoint_of
@@ -139,6 +140,10 @@ class ReplayData:
             if key in self.keys:
                 raise ValueError(f"instr_ids {self.keys[key]!r} and {iid!r} map to one file name {key!r}")
             self.keys[key] = iid
+        unknown = [iid for iid in self.runs if iid not in self.episodes]
+        if unknown:
+            raise SubmissionError(self.trajectory_file, f"instr_id {unknown[0]}", "instr_id",
+                                  not_in_split_message(unknown, self.split_file, len(self.runs)))
         for iid, run in self.runs.items():
             self._check_run(run)
         self._index: list | None = None
@@ -147,9 +152,7 @@ class ReplayData:
     # ------------------------------------------------------------------ checks
     def _check_run(self, run: AgentRun) -> None:
         src, rec = self.trajectory_file, f"instr_id {run.instr_id}"
-        ep = self.episodes.get(run.instr_id)
-        if ep is None:
-            raise SubmissionError(src, rec, "instr_id", f"is not in the split {self.split_file}")
+        ep = self.episodes[run.instr_id]
         if run.attention is None:
             return
         n_tok = len(run.tokens) if run.tokens is not None else len(tokenize(ep.instruction, ep.language))

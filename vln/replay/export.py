@@ -1,7 +1,9 @@
 """Static exports of the replay viewer: a folder that opens without a server, and PNG plots.
 
-``export_static`` writes the same files the server answers with (``index.html``, ``app.js``,
-``style.css``, ``data/index.js``, ``data/episodes/<key>.js``, ``images/<scan>/<vp>/*.png``), so
+``export_static`` writes the files the server answers with (``index.html``, ``app.js``,
+``style.css``, ``data/index.json``, ``data/episodes/<key>.json``, ``images/<scan>/<vp>/*.png``)
+and, for a page opened from ``file://`` (which may not ``fetch``), each data file once more as a
+script (``data/index.js``, ``data/episodes/<key>.js``; see :mod:`vln.replay.payload`), so
 ``out_dir/index.html`` works from ``file://`` or any static host. Every file is written
 atomically; images already present are not rendered again.
 """
@@ -16,7 +18,7 @@ from tqdm import tqdm
 from ..io_utils import atomic_write_bytes, atomic_write_text
 from .data import ReplayData
 from .images import ViewRenderer
-from .payload import STATIC_DIR, STATIC_FILES, episode_script, index_script
+from .payload import STATIC_DIR, STATIC_FILES, episode_json, episode_script, index_json, index_script
 from .plot import write_plot_png
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,9 @@ def export_static(data: ReplayData, renderer: ViewRenderer, out_dir: str | os.Pa
     for name in STATIC_FILES:
         atomic_write_bytes(out / name, (STATIC_DIR / name).read_bytes())
     chosen = set(ids)
-    atomic_write_text(out / "data" / "index.js", index_script([r for r in data.index() if r["instr_id"] in chosen]))
+    rows = [r for r in data.index() if r["instr_id"] in chosen]
+    atomic_write_text(out / "data" / "index.json", index_json(rows))
+    atomic_write_text(out / "data" / "index.js", index_script(rows))
     n_img = 0
     for iid in tqdm(ids, desc="export", disable=not progress):
         ep = data.episode(iid, images=renderer.available)
@@ -55,6 +59,7 @@ def export_static(data: ReplayData, renderer: ViewRenderer, out_dir: str | os.Pa
                 if png is not None:  # None only if the faces vanished since the episode was built
                     atomic_write_bytes(out / rel, png)
                     n_img += 1
+        atomic_write_text(out / "data" / "episodes" / f"{ep['key']}.json", episode_json(ep))
         atomic_write_text(out / "data" / "episodes" / f"{ep['key']}.js", episode_script(ep))
     logger.info("exported %d episodes and %d images to %s", len(ids), n_img, out)
     return {"episodes": len(ids), "images": n_img, "out_dir": str(out)}

@@ -1,10 +1,13 @@
-// clipvil episode replay. Data arrive as scripts calling replayReceive(kind, key, data), so the
-// same page works from the local server and from a static export opened as file://.
+// clipvil episode replay. From the local server the data are JSON, fetched with the header the
+// server requires (so no other site can include them with a <script> tag); a static export opened
+// as file:// cannot fetch, so there the data are scripts calling replayReceive(kind, key, data).
 // Every string from the data goes into the DOM through textContent / setAttribute, never as HTML.
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const STOP = "stop";
+const REQUEST_HEADER = ["X-Clipvil-Replay", "1"];  // vln/replay/payload.py REQUEST_HEADER
+const FROM_FILE = location.protocol === "file:";
 const $ = (id) => document.getElementById(id);
 const pending = new Map();
 const state = { rows: [], episode: null, step: 0, timer: null };
@@ -15,7 +18,7 @@ window.replayReceive = function (kind, key, data) {
   if (p) { pending.delete(id); p.resolve(data); }
 };
 
-function loadData(kind, key, src) {
+function loadScript(kind, key, src) {
   const id = kind + ":" + (key === null ? "" : key);
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
@@ -25,6 +28,17 @@ function loadData(kind, key, src) {
     s.onerror = () => { s.remove(); pending.delete(id); reject(new Error("cannot load " + src)); };
     document.head.appendChild(s);
   });
+}
+
+async function loadJSON(src) {
+  const r = await fetch(src, { headers: [REQUEST_HEADER], credentials: "same-origin", cache: "no-cache" });
+  if (!r.ok) throw new Error("cannot load " + src + ": " + r.status + " " + (await r.text()).trim());
+  return r.json();
+}
+
+// The data file `base` (without extension): JSON from a server, a script from file://.
+function loadData(kind, key, base) {
+  return FROM_FILE ? loadScript(kind, key, base + ".js") : loadJSON(base + ".json");
 }
 
 function el(tag, attrs, text) {
@@ -86,15 +100,22 @@ function renderList() {
 }
 
 // ---------------------------------------------------------------- one episode
+function notice(text) {
+  $("notice").textContent = text || "";
+  $("notice").hidden = !text;
+}
+
+// Show episode `key`; resolves to false (with a notice saying why) when it cannot be loaded.
 async function openEpisode(key, step) {
   stop();
   let ep;
   try {
-    ep = await loadData("episode", key, "data/episodes/" + encodeURIComponent(key) + ".js");
+    ep = await loadData("episode", key, "data/episodes/" + encodeURIComponent(key));
   } catch (e) {
-    $("placeholder").textContent = "Cannot load episode " + key + ": " + e.message;
-    return;
+    notice("Cannot load episode " + key + ": " + e.message);
+    return false;
   }
+  notice("");
   state.episode = ep;
   state.step = 0;
   if (location.hash.slice(1) !== key) history.replaceState(null, "", "#" + encodeURIComponent(key));
@@ -108,6 +129,7 @@ async function openEpisode(key, step) {
   buildPlot(ep);
   for (const b of document.querySelectorAll(".episode-item")) b.classList.toggle("selected", b.dataset.key === key);
   show(Math.min(step || 0, ep.steps.length - 1));
+  return true;
 }
 
 function renderInstruction(ep) {
@@ -302,16 +324,25 @@ async function init() {
     const key = decodeURIComponent(location.hash.slice(1));
     if (key && (!state.episode || state.episode.key !== key)) openEpisode(key);
   });
+  // The page opens on the episode named in the URL (#<instr_id>), else on the first one.
   const deep = decodeURIComponent(location.hash.slice(1));
-  const opening = deep ? openEpisode(deep) : null;  // a deep link does not wait for the list
+  const opening = deep ? openEpisode(deep) : Promise.resolve(false);  // a deep link does not wait for the list
   try {
-    state.rows = await loadData("index", null, "data/index.js");
+    state.rows = (await loadData("index", null, "data/index")).episodes;
   } catch (e) {
     $("list-count").textContent = "Cannot load the episode list: " + e.message;
     return;
   }
   renderList();
-  await opening;
+  if (!(await opening)) {
+    const why = deep ? $("notice").textContent : "";
+    if (state.rows.length) {
+      await openEpisode(state.rows[0].key);
+      if (why) notice(why + "; showing the first episode, " + state.rows[0].instr_id);
+    } else {
+      $("placeholder").textContent = "This split holds no episodes.";
+    }
+  }
   document.body.dataset.ready = "1";
 }
 
