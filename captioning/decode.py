@@ -61,11 +61,10 @@ def sample(model, grids, mask, n: int, max_len: int | None = None, generator: to
 def beam_search(model, grids, mask, beam: int = 5, max_len: int | None = None) -> torch.Tensor:
     """Beam search batched over images: the best of ``beam`` hypotheses by summed log-probability
     (no length penalty, as the released code's default). A finished hypothesis keeps its score.
-    At ``beam=1`` this is :func:`greedy`. Returns (B, max_len) ids."""
+    At ``beam=1`` it finds :func:`greedy`'s captions (same search, by the general path; the
+    tests check it). Returns (B, max_len) ids."""
     max_len = max_len or model.cfg.max_len
     memory, pad = model.encode(grids, mask)
-    if beam == 1:
-        return _greedy_from_memory(model, memory, pad, max_len)
     b = memory.shape[0]
     memory, pad = memory.repeat_interleave(beam, 0), pad.repeat_interleave(beam, 0)
     dev = memory.device
