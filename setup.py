@@ -12,7 +12,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*",
-                                    "vlcorpus", "vlcorpus.*", "training", "training.*"]),
+                                    "vlcorpus", "vlcorpus.*", "training", "training.*", "captioning",
+                                    "captioning.*"]),
     package_data={"vln.replay": ["static/*"]},
     install_requires=[
         # torch/torchvision: the one pair that installs from this machine's local wheels.
@@ -37,6 +38,8 @@ setup(
         # (never `playwright install`); the test skips when either is missing.
         "dev": ["pytest>=8", "pytest-xdist>=3", "playwright>=1.40"],
         "rl": ["stable-baselines3==2.9.2", "sb3-contrib==2.9.2"],
+        # the cocotalk label h5 layout of the captioning data (optional; arrays otherwise)
+        "h5": ["h5py>=3.8"],
         # LMDB layout of image grid features (features.grid_formats); its test skips without it.
         "lmdb": ["lmdb>=1.4"],
     },
