@@ -30,35 +30,73 @@ class VQADataset(Dataset):
         store: an open :class:`features.image_store.ImageGridStore` holding every example's image.
         tokenizer, answers: question and answer vocabularies.
         preload: read every needed grid once into memory (small stores; the synthetic corpus).
+        image_map: image id -> the image whose grid is served instead (the shuffled-image control).
+        pool: average k x k blocks of cells first (:func:`pool_record`; 1 = the grid as stored).
 
     Raises:
         KeyError: an example's image is not in the store (message names the question and image).
     """
 
     def __init__(self, examples: list[QAExample], store, tokenizer: QuestionTokenizer, answers: AnswerVocab,
-                 preload: bool = False):
+                 preload: bool = False, image_map: dict[str, str] | None = None, pool: int = 1):
         self.examples, self.store, self.tokenizer, self.answers = examples, store, tokenizer, answers
+        self.image_map, self.pool = image_map or {}, pool
         for ex in examples:
             if ex.image_id not in store:
                 raise KeyError(f"question {ex.question_id}: image {ex.image_id!r} is not in the grid store {store.path}")
         self._cache = None
         if preload:
-            ids = sorted({ex.image_id for ex in examples})
-            self._cache = dict(zip(ids, (store.get_record(i) for i in ids)))
+            ids = sorted({self.image_map.get(ex.image_id, ex.image_id) for ex in examples})
+            self._cache = dict(zip(ids, (pool_record(store.get_record(i), pool) for i in ids)))
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def record(self, image_id: str) -> GridRecord:
-        return self._cache[image_id] if self._cache is not None else self.store.get_record(image_id)
+        if self._cache is not None:
+            return self._cache[image_id]
+        return pool_record(self.store.get_record(image_id), self.pool)
 
     def __getitem__(self, i: int) -> dict:
         ex = self.examples[i]
         target = np.zeros(len(self.answers), dtype=np.float32)
         for label, score in self.answers.targets(ex.labels).items():
             target[label] = score
-        return {"tokens": self.tokenizer.encode(ex.question), "record": self.record(ex.image_id),
+        return {"tokens": self.tokenizer.encode(ex.question), "record": self.record(self.image_map.get(ex.image_id, ex.image_id)),
                 "target": target, "index": i}
+
+
+def pool_record(rec: GridRecord, k: int) -> GridRecord:
+    """Average pooling of k x k blocks of valid cells: (H, W, C) -> (ceil(H/k), ceil(W/k), C).
+
+    A block's value is the mean of its valid cells (those inside the grid and, when the record
+    has a mask, True in it); a block without any is zero and invalid. ``k == 1`` returns ``rec``.
+    Used to cut the cost of cell self-attention (quadratic in the cells) on a CPU.
+    """
+    if k == 1:
+        return rec
+    h, w, c = rec.grid.shape
+    hp, wp = -(-h // k), -(-w // k)
+    valid = np.zeros((hp * k, wp * k), dtype=np.float32)
+    valid[:h, :w] = 1.0 if rec.mask is None else rec.mask
+    grid = np.zeros((hp * k, wp * k, c), dtype=np.float32)
+    grid[:h, :w] = rec.grid
+    grid *= valid[..., None]
+    sums = grid.reshape(hp, k, wp, k, c).sum(axis=(1, 3))
+    counts = valid.reshape(hp, k, wp, k).sum(axis=(1, 3))
+    pooled = sums / np.maximum(counts, 1.0)[..., None]
+    return GridRecord(pooled.astype(np.float32), None if rec.pooled is None else rec.pooled, counts > 0)
+
+
+def shuffled_images(image_ids, seed: int) -> dict[str, str]:
+    """A seeded derangement of ``image_ids`` (every image served another's grid; needs >= 2 ids)."""
+    ids = sorted(set(image_ids))
+    if len(ids) < 2:
+        raise ValueError("shuffling images needs at least two images")
+    rng = np.random.default_rng(seed)
+    shift = int(rng.integers(1, len(ids)))
+    order = rng.permutation(len(ids))
+    return {ids[order[i]]: ids[order[(i + shift) % len(ids)]] for i in range(len(ids))}
 
 
 def cell_positions(h: int, w: int) -> np.ndarray:
