@@ -2,8 +2,8 @@
 
 Datasets and their split names:
 
-* ``synthetic``: the synthetic V&L corpus (:func:`vlcorpus.ensure_vl_corpus`, built on first use;
-  ``--data-dir`` a corpus folder), VQA v2 files under ``<corpus>/vqa``: ``train2014`` /
+* ``synthetic``: the synthetic V&L corpus (``--data-dir`` a corpus folder; by default
+  :func:`vlcorpus.ensure_vl_corpus`'s, built on first use), VQA v2 files under ``<corpus>/vqa``: ``train2014`` /
   ``val2014`` (held-out houses) / ``test2015`` (other held-out houses).
 * ``vqa2``: official files ``v2_OpenEnded_mscoco_<split>_questions.json`` (+ annotations) in
   ``--data-dir``; or an LXMERT file ``<split>.json`` there (``train``, ``nominival``, ``minival``).
@@ -24,10 +24,13 @@ SYNTHETIC_FEATURES = "synthetic_semantic_grid"
 
 
 def corpus_dir(data_dir: str | None) -> Path:
-    """The synthetic corpus folder (built when absent)."""
-    from vlcorpus import ensure_vl_corpus
+    """A given corpus folder (it must hold a corpus), else the default one (built when absent)."""
+    from vlcorpus import ensure_vl_corpus, read_corpus_meta
 
-    return ensure_vl_corpus(data_dir)
+    if data_dir is None:
+        return ensure_vl_corpus()
+    read_corpus_meta(data_dir)
+    return Path(data_dir)
 
 
 def load_split(dataset: str, data_dir: str | None, split: str, exact_scores: bool = False) -> list[QAExample]:
