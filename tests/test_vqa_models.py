@@ -69,3 +69,16 @@ def test_overfits_a_handful_of_questions(name):
     model.eval()
     assert (model(tokens, grid, mask, pos).argmax(1) == torch.arange(8)).all(), f"not learned after {step + 1} steps"
     assert time.perf_counter() - start < 60
+
+
+def test_sdpa_attention_equals_the_plain_formula():
+    import copy
+
+    torch.manual_seed(0)
+    model = MODELS.get("mcan")(num_words=20, num_answers=11, grid_dim=12, dropout=0.0, **TINY["mcan"]).eval()
+    plain = copy.deepcopy(model)
+    for m in plain.modules():
+        if hasattr(m, "plain"):
+            m.plain = True
+    tokens, grid, mask, pos = batch()
+    torch.testing.assert_close(plain(tokens, grid, mask, pos), model(tokens, grid, mask, pos), rtol=1e-5, atol=1e-5)

@@ -23,12 +23,20 @@ SIZES = {"small": dict(hidden=512, ff=2048, heads=8, layers=6, flat_out=1024),
          "large": dict(hidden=1024, ff=4096, heads=8, layers=6, flat_out=2048)}
 
 
-class MultiHeadAttention(nn.Module):
-    """Multi-head attention on SDPA. ``key_mask`` (B, Nk) bool: True = may be attended."""
+def plain_attention(q, k, v, key_mask, dropout: float):
+    """softmax(q k^T / sqrt(d)) v written out (the original MCAN code's way; the benchmark's baseline)."""
+    scores = (q @ k.transpose(-2, -1)) / q.shape[-1] ** 0.5
+    att = scores.masked_fill(~key_mask[:, None, None, :], float("-inf")).softmax(dim=-1)
+    return F.dropout(att, dropout) @ v
 
-    def __init__(self, hidden: int, heads: int, dropout: float):
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention on SDPA (``plain=True``: :func:`plain_attention`). ``key_mask`` (B, Nk)
+    bool: True = may be attended."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float, plain: bool = False):
         super().__init__()
-        self.heads, self.dropout = heads, dropout
+        self.heads, self.dropout, self.plain = heads, dropout, plain
         self.q, self.k, self.v, self.out = (nn.Linear(hidden, hidden) for _ in range(4))
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
@@ -37,9 +45,11 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, q, k, v, key_mask):
         b, n, d = q.shape
-        att = F.scaled_dot_product_attention(self.split(self.q(q)), self.split(self.k(k)), self.split(self.v(v)),
-                                             attn_mask=key_mask[:, None, None, :],
-                                             dropout_p=self.dropout if self.training else 0.0)
+        q, k, v, p = self.split(self.q(q)), self.split(self.k(k)), self.split(self.v(v)), self.dropout if self.training else 0.0
+        if self.plain:
+            att = plain_attention(q, k, v, key_mask, p)
+        else:
+            att = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :], dropout_p=p)
         return self.out(att.transpose(1, 2).reshape(b, n, d))
 
 
