@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Train a VQA model with real, zeroed and shuffled images in one run and print the held-out accuracies."""
+import logging
 import sys
 from pathlib import Path
 
@@ -10,4 +11,5 @@ from vqa.learning_check import main  # noqa: E402
 if __name__ == "__main__":
     from vln.errors import run_script
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_script(main)

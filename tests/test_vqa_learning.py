@@ -21,6 +21,7 @@ def ten_house_corpus(tmp_path_factory):
     return root / "vl"
 
 
+@pytest.mark.slow
 def test_mcan_uses_the_image_on_held_out_houses(ten_house_corpus, tmp_path):
     from vqa.learning_check import learning_check
 
