@@ -12,7 +12,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*",
-                                    "vlcorpus", "vlcorpus.*", "training", "training.*"]),
+                                    "vlcorpus", "vlcorpus.*", "training", "training.*", "vqa", "vqa.*"]),
     package_data={"vln.replay": ["static/*"]},
     install_requires=[
         # torch/torchvision: the one pair that installs from this machine's local wheels.

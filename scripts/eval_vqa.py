@@ -19,15 +19,15 @@ from vln.cli import script_parser  # noqa: E402
 
 def main(argv=None) -> dict:
     p = script_parser(__doc__)
-    p.add_argument("--results", help="results file [{question_id, answer}]")
-    p.add_argument("--questions", help="official questions file (its ids must match the annotations')")
-    p.add_argument("--annotations", help="official annotations file")
-    p.add_argument("--per-question", help="write {question_id: accuracy} here")
-    p.add_argument("--checkpoint", help="a run folder or checkpoint: answer --split with it")
-    p.add_argument("--split", help="split answered with --checkpoint (e.g. val2014, test2015)")
+    p.add_argument("--results", help="results file [{question_id, answer}] (default: none; needs --annotations)")
+    p.add_argument("--questions", help="official questions file, its ids checked against the annotations' (default: not checked)")
+    p.add_argument("--annotations", help="official annotations file (default: none; needs --results)")
+    p.add_argument("--per-question", help="write {question_id: accuracy} here (default: not written)")
+    p.add_argument("--checkpoint", help="a run folder or checkpoint: answer --split with it (default: none)")
+    p.add_argument("--split", help="split answered with --checkpoint, e.g. val2014, test2015 (default: none)")
     p.add_argument("--data-dir", help="question files of --split (default: the run's)")
     p.add_argument("--features", help="image grid store (default: the run's)")
-    p.add_argument("--export", help="write the checkpoint's answers here in the official results format")
+    p.add_argument("--export", help="write the checkpoint's answers here in the official results format (default: not written)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     args = p.parse_args(argv)
     from vln.io_utils import atomic_write_json

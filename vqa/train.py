@@ -1,4 +1,4 @@
-"""Train a VQA model (MCAN or Pythia) on grid features with the run layer (``training/``).
+"""Train MCAN or Pythia for VQA on image grid features (VQA v2, GQA or the synthetic corpus).
 
 Reads top to bottom: settings, data (questions, vocabularies, grid store), model, optimiser and
 recipe, the loop (BCE-with-logits against the soft targets), validation with the official
@@ -54,9 +54,9 @@ class VQAConfig:
     batch_size: int = setting(0, "questions per batch (0: the recipe's)")
     lr: float = setting(0.0, "base learning rate (0: the recipe's)")
     min_answer_count: int = setting(9, "answers seen this often in training form the vocabulary")
-    ans2label: str | None = setting(None, "answer vocabulary file ({answer: label}) instead of counting")
+    ans2label: str | None = setting(None, "answer vocabulary file ({answer: label}) (default: none, answers are counted)")
     exact_scores: bool = setting(False, "train against the exact leave-one-out VQA score instead of 0.3/0.6/0.9/1")
-    glove: str | None = setting(None, "GloVe text file initialising the word embeddings (default: learned from scratch)")
+    glove: str | None = setting(None, "GloVe text file initialising the word embeddings (default: none, learned from scratch)")
     hidden: int = setting(0, "override the model's hidden size (0: the paper's)")
     layers: int = setting(0, "MCAN: override the number of encoder-decoder layers (0: 6)")
     ff: int = setting(0, "MCAN: override the feed-forward size (0: the size's)")
