@@ -202,9 +202,10 @@ def main(argv=None) -> dict:
     with TrainLog(run.tb_dir, total, it, cfg.log_every, cfg.progress) as log:
         if it == 0:
             log.hparams(asdict(cfg))
+        order, order_epoch = [], -1
         while it < total:
             epoch, step = divmod(it, steps_per_epoch)
-            if step == 0 or it == 0 or "order" not in locals() or order_epoch != epoch:
+            if order_epoch != epoch:  # also right after a resume in the middle of an epoch
                 order, order_epoch = epoch_order(len(train_set), cfg.seed, epoch), epoch
             idx = order[step * batch_size:(step + 1) * batch_size]
             batch = collate([train_set[i] for i in idx])
