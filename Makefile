@@ -10,7 +10,7 @@ $(STAMP): setup.py
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,rl]" --config-settings editable_mode=compat
+	$(PY) -m pip install -q -e ".[dev,rl,lmdb]" --config-settings editable_mode=compat
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -36,6 +36,8 @@ setup(
         # (never `playwright install`); the test skips when either is missing.
         "dev": ["pytest>=8", "pytest-xdist>=3", "playwright>=1.40"],
         "rl": ["stable-baselines3==2.9.2", "sb3-contrib==2.9.2"],
+        # LMDB layout of image grid features (features.grid_formats); its test skips without it.
+        "lmdb": ["lmdb>=1.4"],
     },
     entry_points={},
 )

@@ -37,7 +37,9 @@ from .grid_presets import valid_cells
 
 def encoder_record(encoder) -> dict:
     """The encoder record stored in every grid store: ``{"name", "architecture", "weights",
-    "weights_sha256", "random"}`` (the SHA-256 of a local weights file, else None)."""
+    "weights_sha256", "random"}``, the shape of ``features.provenance`` (branch ``weights``):
+    ``weights`` is the tag or the weights file's name (no directory), ``weights_sha256`` that
+    file's SHA-256 (None for a tag or random weights)."""
     spec, weights = encoder.spec, getattr(encoder, "weights", None)
     digest = None
     if weights and os.path.isfile(str(weights)):
@@ -46,6 +48,7 @@ def encoder_record(encoder) -> dict:
             for block in iter(lambda: f.read(1 << 22), b""):
                 h.update(block)
         digest = h.hexdigest()
+        weights = os.path.basename(str(weights))
     return {"name": spec.name, "architecture": spec.architecture, "weights": weights,
             "weights_sha256": digest, "random": bool(getattr(encoder, "random_weights", False))}
 
@@ -102,8 +105,8 @@ class GridEncoder:
         """Normalise a list of (3, h, w) uint8 images and zero-pad each (after normalisation,
         i.e. with the mean colour) into the top-left of a (B, 3, H, W) ``canvas`` batch."""
         dev = self.device
-        if all(tuple(im.shape[1:]) == tuple(canvas) for im in images):
-            x = self.encoder.normalize(torch.stack(images).to(dev, non_blocking=True))
+        if all(tuple(im.shape[1:]) == tuple(canvas) for im in images):  # copy the (pinned) images, then stack
+            x = self.encoder.normalize(torch.stack([im.to(dev, non_blocking=True) for im in images]))
         else:
             x = torch.zeros(len(images), 3, *canvas, device=dev)
             for b, im in enumerate(images):

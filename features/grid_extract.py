@@ -186,7 +186,8 @@ def extract_grids(encoder, items, out, preset: GridPreset, *, dtype="float16", b
                              dtype=dtype, pooled_dim=encoder.spec.pooled_dim if preset.pooled else None,
                              has_mask=preset.has_mask, rank=rank, world_size=world_size, resume=resume,
                              commit_every=commit_every, shard_bytes=shard_bytes,
-                             extra_meta={"grid_kind": grids.kind, "grid_stride": encoder.spec.grid_stride})
+                             extra_meta={"grid_kind": grids.kind, "grid_stride": encoder.spec.grid_stride,
+                                         "encoder_spec": encoder.spec.to_dict()})
     mine = items[rank::world_size]
     pending = [it for it in mine if it[0] not in writer]
     device, amp_dtype = encoder.device, pick_amp_dtype(encoder.device, amp)

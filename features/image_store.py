@@ -35,6 +35,8 @@ per ``torchrun`` rank, merged by the last rank to finish) and
 from __future__ import annotations
 
 import json
+import logging
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,8 @@ from typing import Iterable, Iterator, NamedTuple
 import numpy as np
 
 from vln.errors import DataFormatError
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "clipvil-image-grids"
 VERSION = 1
@@ -84,19 +88,27 @@ def record_layout(h: int, w: int, channels: int, pooled_dim: int | None, has_mas
     return {"grid": grid, "pooled": pooled, "mask": mask, "total": -(-raw // ALIGN) * ALIGN}
 
 
+def all_finite(arr: np.ndarray) -> bool:
+    """True when ``arr`` holds no NaN / infinity (float16 is tested on its exponent bits, which is
+    several times faster than NumPy's float16 ``isfinite``)."""
+    if arr.dtype == np.float16:
+        return arr.size == 0 or int((arr.view(np.uint16) & 0x7C00).max()) != 0x7C00
+    return bool(np.isfinite(arr).all())
+
+
 def check_record(rec: GridRecord, path, image_id, channels: int, pooled_dim: int | None, has_mask: bool) -> GridRecord:
     """Validate one record (shapes, finite values, mask presence); DataFormatError names the field."""
     g = rec.grid
     if g.ndim != 3 or g.shape[2] != channels or g.shape[0] < 1 or g.shape[1] < 1:
         raise DataFormatError(path, f"image {image_id}", "grid", f"must have shape (H, W, {channels}), got {g.shape}")
-    if not np.isfinite(g).all():
+    if not all_finite(g):
         raise DataFormatError(path, f"image {image_id}", "grid", "holds NaN or infinite values")
     if pooled_dim:
         if rec.pooled is None:
             raise DataFormatError(path, f"image {image_id}", "pooled", f"is missing (the store has pooled_dim {pooled_dim})")
         if rec.pooled.shape != (pooled_dim,):
             raise DataFormatError(path, f"image {image_id}", "pooled", f"must have shape ({pooled_dim},), got {rec.pooled.shape}")
-        if not np.isfinite(rec.pooled).all():
+        if not all_finite(rec.pooled):
             raise DataFormatError(path, f"image {image_id}", "pooled", "holds NaN or infinite values")
     elif rec.pooled is not None:
         raise DataFormatError(path, f"image {image_id}", "pooled", "given but the store holds no pooled vectors")
@@ -133,6 +145,7 @@ class ImageGridStore:
     """
 
     def __init__(self, path: str | os.PathLike, encoder: str | dict | None = None):
+        self._maps: dict[int, mmap.mmap] = {}
         self.path = Path(path)
         if not self.path.is_dir():
             raise FileNotFoundError(f"image grid store {self.path} does not exist")
@@ -154,7 +167,6 @@ class ImageGridStore:
         if encoder is not None:
             self.check_encoder(encoder)
         self._load_index(read_store_json(self.path, "index.json"))
-        self._maps: dict[int, np.memmap] = {}
 
     def _load_index(self, index: dict) -> None:
         index_file = self.path / "index.json"
@@ -203,7 +215,7 @@ class ImageGridStore:
         try:
             return self.index[str(image_id)]
         except KeyError:
-            raise KeyError(f"{self.path}: image {image_id} is not in the index "
+            raise KeyError(f"{self.path / 'index.json'}: image {image_id} is not in the index "
                            f"({len(self.index)} images)") from None
 
     def grid_shape(self, image_id) -> tuple[int, int]:
@@ -212,20 +224,36 @@ class ImageGridStore:
         return e.h, e.w
 
     def check_encoder(self, encoder: str | dict) -> None:
-        """Raise DataFormatError unless the store was made by ``encoder`` (name or record dict)."""
+        """Raise DataFormatError unless the store was made by ``encoder`` (a name or a record).
+
+        The same encoder means the same ``name``, ``architecture`` and ``random`` (the fields the
+        given record has); two weights files of one encoder with different SHA-256 are only
+        reported (the same OpenAI weights travel as differently packed files)."""
         want = encoder if isinstance(encoder, dict) else {"name": encoder}
-        for key in ("name", "weights", "weights_sha256"):
+        for key in ("name", "architecture", "random"):
             if want.get(key) is not None and self.encoder.get(key) != want[key]:
                 raise DataFormatError(self.path / "meta.json", None, f"encoder.{key}",
                                       f"the store was made by {self.encoder.get(key)!r}, not {want[key]!r} "
                                       f"(another encoder's features)")
+        sha, have = want.get("weights_sha256"), self.encoder.get("weights_sha256")
+        if sha and have and sha != have:
+            logger.warning("%s: made with weights %s (sha256 %s...), expected sha256 %s...", self.path,
+                           self.encoder.get("weights"), have[:8], sha[:8])
 
     # -- reading ------------------------------------------------------------------------------
-    def _map(self, shard: int) -> np.memmap:
+    def _map(self, shard: int) -> mmap.mmap:
         mm = self._maps.get(shard)
         if mm is None:
-            mm = self._maps[shard] = np.memmap(self.shards[shard], dtype=np.uint8, mode="r")
+            with open(self.shards[shard], "rb") as f:
+                mm = self._maps[shard] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         return mm
+
+    def _read(self, image_id: str, e: GridEntry, dtype, check: bool) -> GridRecord:
+        buf = memoryview(self._map(e.shard))[e.offset:e.offset + self._layout(e.h, e.w)["total"]]
+        try:
+            return self._decode(buf, image_id, e, dtype, check)
+        finally:
+            buf.release()
 
     def _decode(self, buf, image_id, entry: GridEntry, dtype, check: bool) -> GridRecord:
         lay = self._layout(entry.h, entry.w)
@@ -246,57 +274,46 @@ class ImageGridStore:
             dtype: output float dtype (None keeps the stored dtype).
             check: verify the values are finite (DataFormatError naming shard, image, field).
         """
-        e = self.entry(image_id)
-        buf = self._map(e.shard)[e.offset:e.offset + self._layout(e.h, e.w)["total"]]
-        return self._decode(buf, str(image_id), e, dtype, check)
+        return self._read(str(image_id), self.entry(image_id), dtype, check)
 
     def get(self, image_id, dtype=np.float32, check: bool = True) -> np.ndarray:
         """(H, W, C) grid of one image (see :meth:`get_record`)."""
         return self.get_record(image_id, dtype, check).grid
 
     def iter_records(self, image_ids: Iterable | None = None, dtype=np.float32, check: bool = True,
-                     chunk_bytes: int = 64 << 20) -> Iterator[tuple[str, GridRecord]]:
+                     prefetch_bytes: int = 64 << 20) -> Iterator[tuple[str, GridRecord]]:
         """Stream records in storage order (shard by shard, increasing offset) for training.
 
-        Reads are sequential ``chunk_bytes`` blocks with plain ``readinto`` (no memory map kept),
-        so a split far larger than memory streams at disk speed. ``image_ids`` selects a subset
-        (still yielded in storage order); unknown ids raise ``KeyError`` before anything is read.
+        The kernel is asked to read the next ``prefetch_bytes`` of each shard in the background
+        (``MADV_WILLNEED``) while the current records are decoded, and pages are read once, in
+        file order, so a split far larger than memory streams at disk speed (the page cache
+        evicts what was read). ``image_ids`` selects a subset (still yielded in storage order);
+        unknown ids raise ``KeyError`` before anything is read.
         """
         if image_ids is None:
             wanted = list(self.index.items())
         else:
             wanted = [(str(i), self.entry(i)) for i in image_ids]
         wanted.sort(key=lambda kv: (kv[1].shard, kv[1].offset))
-        pos = 0
-        while pos < len(wanted):
-            shard = wanted[pos][1].shard
-            end = pos
-            while end < len(wanted) and wanted[end][1].shard == shard:
-                end += 1
-            with open(self.shards[shard], "rb", buffering=0) as f:
-                yield from self._stream_shard(f, wanted[pos:end], dtype, check, chunk_bytes)
-            pos = end
+        advised = 0
+        for n, (image_id, e) in enumerate(wanted):
+            if n >= advised:
+                advised = self._advise(wanted, n, prefetch_bytes)
+            yield image_id, self._read(image_id, e, dtype, check)
 
-    def _stream_shard(self, f, items, dtype, check, chunk_bytes):
-        i = 0
-        while i < len(items):
-            start = items[i][1].offset
-            j, stop = i, start
-            while j < len(items):
-                e = items[j][1]
-                rec_end = e.offset + self._layout(e.h, e.w)["total"]
-                if j > i and rec_end - start > chunk_bytes:
-                    break
-                stop = max(stop, rec_end)
-                j += 1
-            buf = bytearray(stop - start)
-            f.seek(start)
-            f.readinto(buf)
-            view = memoryview(buf)
-            for image_id, e in items[i:j]:
-                a = e.offset - start
-                yield image_id, self._decode(view[a:a + self._layout(e.h, e.w)["total"]], image_id, e, dtype, check)
-            i = j
+    def _advise(self, wanted, n: int, window: int) -> int:
+        """``MADV_WILLNEED`` over the records from ``n`` on (one shard, ``window`` bytes at most);
+        returns the index of the first record not covered."""
+        shard, start = wanted[n][1].shard, wanted[n][1].offset
+        stop, m = start, n
+        while m < len(wanted) and wanted[m][1].shard == shard and stop - start < window:
+            e = wanted[m][1]
+            stop = max(stop, e.offset + self._layout(e.h, e.w)["total"])
+            m += 1
+        if hasattr(mmap, "MADV_WILLNEED"):
+            page_start = start - start % mmap.PAGESIZE
+            self._map(shard).madvise(mmap.MADV_WILLNEED, page_start, stop - page_start)
+        return m
 
     def validate(self) -> None:
         """Read every record once (streaming) and check it; raises at the first bad one."""
@@ -306,7 +323,7 @@ class ImageGridStore:
     def close(self) -> None:
         """Drop the memory maps (the store can still be read; maps reopen lazily)."""
         for mm in self._maps.values():
-            mm._mmap.close()
+            mm.close()
         self._maps.clear()
 
     def __enter__(self):

@@ -176,7 +176,8 @@ def write_semantic_grid_store(corpus_dir: str | os.PathLike, preset, out: str | 
     channels = encoder.spec.grid_dim
     return write_image_store(out, records(), channels=channels, encoder=encoder.record(), preset=preset.to_dict(),
                              dtype=dtype, pooled_dim=channels if preset.pooled else None, has_mask=preset.has_mask,
-                             extra_meta={"grid_kind": "segment-coverage", "grid_stride": STRIDE})
+                             extra_meta={"grid_kind": "segment-coverage", "grid_stride": STRIDE,
+                                         "encoder_spec": encoder.spec.to_dict()})
 
 
 def ensure_semantic_grid_store(corpus_dir: str | os.PathLike, preset, dtype: str = "float16", seed: int = 0) -> Path:

@@ -24,6 +24,8 @@ from features.grid_presets import PRESETS, RESIZE_MODES, make_preset, parse_size
 from features.registry import ENCODERS
 from vln.errors import VLNError, run_script
 
+#: Expected input errors: reported as one ``error: ...`` line (no traceback) by ``run_script``.
+ERRORS = (VLNError, FileNotFoundError, ValueError)
 DTYPES = {"fp16": "float16", "float16": "float16", "fp32": "float32", "float32": "float32"}
 
 
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store the pooled vector too (default: the preset's choice; caption: yes)")
     p.add_argument("--dtype", default="fp16", choices=sorted(DTYPES), help="storage dtype")
     p.add_argument("--weights", default=None, help="checkpoint PATH, pretrained tag, or 'random' (tests only)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds '--weights random' so that every rank builds the same random encoder")
     p.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (of one input size)")
     p.add_argument("--workers", type=int, default=4, help="DataLoader decoding processes (0: in the main process)")
@@ -70,6 +74,7 @@ def main(argv=None) -> dict:
     rank, world_size, local_rank = dist_env()
     device = args.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     items = list_images(args.images, args.image_list)[:args.limit]
+    torch.manual_seed(args.seed)
     encoder = get_encoder(args.encoder, weights=args.weights, device=device)
     if encoder.random_weights and rank == 0:
         logging.getLogger(__name__).warning("extracting with RANDOM weights: %s records random: true", args.out)
@@ -82,4 +87,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    run_script(main, errors=(VLNError, FileNotFoundError, ValueError))
+    run_script(main, errors=ERRORS)

@@ -8,11 +8,14 @@ stride-32 downsampling, a fraction of the channels.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from features.registry import ENCODERS, get_spec, register_encoder
 
@@ -39,23 +42,33 @@ def tiny_spec(name: str):
                                render_size=(64, 64), options=TINY_OPTIONS[name])
 
 
+TINY_NAMES = ("clip_r50x4", "clip_vit_b32", "imagenet_r152")
+
+
 def register_tiny_encoders() -> list[str]:
-    """Register the tiny specs in the encoder registry (once per process); returns their names."""
-    names = []
-    for name in ("clip_r50x4", "clip_vit_b32", "imagenet_r152"):
-        spec = tiny_spec(name)
-        if spec.name not in ENCODERS:
-            register_encoder(spec)
-        names.append(spec.name)
-    return names
+    """Register the tiny specs in the encoder registry for good (the torchrun entry's own process)."""
+    for name in TINY_NAMES:
+        register_encoder(tiny_spec(name))
+    return [f"tiny_{n}" for n in TINY_NAMES]
+
+
+@contextlib.contextmanager
+def tiny_encoders_registered():
+    """The tiny specs in the encoder registry for the duration of a block (so the CLI's
+    ``--encoder`` choices include them), removed afterwards: other tests see the real registry."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in TINY_NAMES:
+            spec = tiny_spec(name)
+            mp.setitem(ENCODERS._items, spec.name, spec)
+        yield
 
 
 def tiny_encoder(name: str):
-    """A built tiny encoder (random weights, CPU) for the registry encoder ``name``."""
-    from features.encoders import get_encoder
-
-    register_tiny_encoders()
-    return get_encoder(f"tiny_{name}", weights="random", device="cpu")
+    """A built tiny encoder (random weights, CPU) for the registry encoder ``name``, made by the
+    spec's own builder (as ``get_encoder`` does, without registering it)."""
+    spec = tiny_spec(name)
+    module, func = spec.builder.split(":")
+    return getattr(importlib.import_module(module), func)(spec, "random")
 
 
 def write_images(folder: Path, sizes, seed: int = 0) -> list[Path]:

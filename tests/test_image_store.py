@@ -36,7 +36,7 @@ def test_round_trip_with_pooled_and_mask_across_shards(tmp_path):
             np.testing.assert_array_equal(got.grid, rec.grid)
             np.testing.assert_array_equal(got.pooled, rec.pooled)
             np.testing.assert_array_equal(got.mask, rec.mask)
-        streamed = list(store.iter_records(chunk_bytes=500))
+        streamed = list(store.iter_records(prefetch_bytes=500))
         assert [i for i, _ in streamed] == store.ids()
         np.testing.assert_array_equal(streamed[3][1].grid, recs[3][1].grid)
         assert [i for i, _ in store.iter_records(["img5", "img1"])] == ["img1", "img5"]
@@ -119,6 +119,9 @@ def test_corrupt_store_errors(tmp_path):
         store.get("nope")
     with pytest.raises(DataFormatError, match=r"meta.json, field 'encoder.name'.*'tiny', not 'clip_r50'"):
         open_image_store(out, encoder="clip_r50")
+    with pytest.raises(DataFormatError, match=r"field 'encoder.random'.*True, not False"):
+        open_image_store(out, encoder={**ENC, "random": False})
+    open_image_store(out, encoder={**ENC, "weights": "other.pt", "weights_sha256": "ab" * 32})  # reported only
     # NaN written into a record on disk
     e = store.entry("img1")
     shard = store.shards[e.shard]

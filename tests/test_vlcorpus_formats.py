@@ -205,3 +205,26 @@ def test_reading_the_corpus_needs_no_torch():
 
     code = "import sys, vlcorpus, features.semantic_grid; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_stale_world_or_a_bad_layout_is_named(small_world, tmp_path):  # noqa: F811
+    import shutil
+
+    from vlcorpus.scene import house_from_layout
+    from vln.synthetic import read_layout
+
+    world, summary = small_world
+    old = tmp_path / "old_world"
+    shutil.copytree(world, old)
+    meta = json.loads((old / "world.json").read_text())
+    (old / "world.json").write_text(json.dumps(dict(meta, format_version=1)))
+    with pytest.raises(DataFormatError, match=r"world.json.*format_version.*make_world.py"):
+        make_vl_corpus(old, tmp_path / "vl")
+    scan = summary["splits"]["train"][0]
+    rec = read_layout(world)[scan]
+    rec["doors"][0]["xy"] = [-5.0, -5.0]
+    with pytest.raises(DataFormatError, match=rf"layout.json.*{scan} door 0.*xy"):
+        house_from_layout(world / "semantics" / "layout.json", scan, rec)
+    del rec["rooms"][0]["box"]
+    with pytest.raises(DataFormatError, match=rf"layout.json.*{scan}.*box"):
+        house_from_layout(world / "semantics" / "layout.json", scan, rec)

@@ -10,7 +10,7 @@ Public API:
     ensure_vl_corpus(out_dir=None, world_dir=None, seed=0, ...) -> Path   (build once, under a lock)
     read_vqa(dir, subtype), read_gqa(dir, split), read_karpathy(path), read_coco_captions(path),
     read_lxmert(path), read_snli_ve(path)                                  (validating readers)
-    read_corpus_meta(dir), read_scene_graphs(dir, folder), read_label_map(dir, folder, image_id)
+    read_corpus_meta(dir), read_scene_graphs(dir, folder), read_label_map(dir, folder, file_name)
 """
 from __future__ import annotations
 

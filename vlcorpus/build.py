@@ -15,8 +15,8 @@
 
 Splits follow the world's houses: its training houses give ``train``, its val_unseen houses
 ``val`` and its test houses ``test``, so no house appears in two splits. Every random draw comes
-from ``numpy.random.default_rng([seed, image_id])`` (or ``[seed, scan index]`` for the choice of
-views): the same world and seed give byte-identical files.
+from ``numpy.random.default_rng([seed, image_id])`` (or ``[seed, <number of the scan id's bytes>]``
+for the choice of views): the same world and seed give byte-identical files.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from vln.errors import DataFormatError
 from vln.io_utils import atomic_dir, atomic_write_json
-from vln.synthetic import read_world_meta
+from vln.synthetic import read_world_meta, stale_world_message
 
 from .captions import make_captions, make_hypotheses
 from .facts import ViewFacts, view_facts
@@ -153,7 +153,7 @@ def render_split(world_dir: Path, out: Path, split: str, scans: list[str], seed:
     (out / "labels" / folder).mkdir(parents=True, exist_ok=True)
     records, image_id = [], first_id
     houses = load_houses(world_dir, scans)
-    for si, scan in enumerate(tqdm(scans, desc=f"{split} houses", disable=not progress)):
+    for scan in tqdm(scans, desc=f"{split} houses", disable=not progress):
         hs = houses[scan]
         segments, box_label = house_segments(hs)
         room_types = {r.id: r.type for r in hs.house.rooms}
@@ -207,6 +207,9 @@ def make_vl_corpus(world_dir: str | os.PathLike, out_dir: str | os.PathLike, see
         raise FileNotFoundError(f"no synthetic world at {world} (expected world.json); "
                                 "generate one with python scripts/make_world.py --out " + str(world))
     meta = read_world_meta(world)
+    stale = stale_world_message(world)
+    if stale:  # its layout may not describe what its generator rendered
+        raise DataFormatError(world / "world.json", None, "format_version", stale)
     if out.exists() and any(out.iterdir()):
         if not (out / "corpus.json").exists():
             raise FileExistsError(f"{out} exists and is not a synthetic V&L corpus (no corpus.json); choose another --out")
