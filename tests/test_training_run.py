@@ -76,6 +76,7 @@ def test_parser_is_generated_from_the_dataclass_with_each_default_shown_once():
     assert "--batch-size BATCH_SIZE" in text and "--no-progress" in text and "--amp" in text
     assert "(default: 64)" in text and text.count("default") == 4  # 64, the paper's, built from, (a)
     assert "{a,b}" in text
+    assert "only these may be given with other values: --no-progress." in " ".join(text.split())
     cfg, given = parse_config(Cfg, ["--lr", "0.001", "--no-progress", "--mode", "b"])
     assert (cfg.lr, cfg.progress, cfg.mode, cfg.batch_size) == (0.001, False, "b", 64)
     assert given == {"lr", "progress", "mode"}
@@ -90,6 +91,8 @@ def test_resume_config_keeps_saved_settings_and_applies_those_that_may_change():
     with pytest.raises(ConfigMismatchError, match=r"--batch-size 64 \(saved 32\), --lr 0.0001 \(saved 0.001\)"):
         resume_config(saved, Cfg(vocab="v.txt", mode="b"))  # a config built in Python: every field counts
     assert resume_config({"batch_size": 64}, Cfg(), given=None).amp is False  # a field newer than the run
+    with pytest.raises(ConfigMismatchError, match=r"settings \(see its params.json\): --amp \(saved: off\); drop"):
+        resume_config(saved, Cfg(amp=True), given={"amp", "progress"})  # a switch is shown as typed
 
 
 def test_read_params_names_unknown_settings_and_malformed_files(tmp_path):

@@ -37,16 +37,13 @@ FORMAT = "clipvil-checkpoint-v1"
 def save_checkpoint(path: str | os.PathLike, tensors: dict, meta: dict, fmt: str = FORMAT) -> Path:
     """Write ``tensors`` (name -> state_dict or tensor) and JSON-serialisable ``meta`` atomically.
 
-    The file is fsync'ed before it replaces ``path``: a crash leaves the previous file or the new
-    one, never a partial one.
+    The file is fsync'ed before it replaces ``path`` (:func:`vln.io_utils.atomic_path`): a crash
+    leaves the previous file or the new one, never a partial one.
     """
     path = Path(path)
     payload = {"format": fmt, "tensors": tensors, "meta": json.dumps(meta)}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_path(path) as tmp:  # fsync'ed, renamed, mode as a plain write would give
+        torch.save(payload, tmp)
     logger.debug("saved checkpoint %s", path)
     return path
 

@@ -36,7 +36,7 @@ class ConfigMismatchError(VLNError, ValueError):
     @classmethod
     def from_differences(cls, run: str | os.PathLike, diffs: list[tuple[str, object, object]]) -> "ConfigMismatchError":
         """``diffs``: ``(field, saved, given)`` triples, as :func:`config_differences` returns."""
-        shown = ", ".join(f"{flag_name(n)} {_show(new)} (saved {_show(old)})" for n, old, new in diffs)
+        shown = ", ".join(_show_difference(n, old, new) for n, old, new in diffs)
         return cls(f"{run} was started with other settings (see its params.json): {shown}; "
                    "drop these flags to resume it, or pass another --out for a new run")
 
@@ -64,6 +64,22 @@ def _show(value) -> str:
     return "(none)" if value is None else str(value)
 
 
+def _show_difference(name: str, saved, given) -> str:
+    """``--hidden 64 (saved 128)``; a switch as typed: ``--no-progress (saved: on)``."""
+    if isinstance(given, bool):
+        typed = flag_name(name) if given else "--no-" + name.replace("_", "-")
+        return f"{typed} (saved: {'on' if saved else 'off'})"
+    return f"{flag_name(name)} {_show(given)} (saved {_show(saved)})"
+
+
+def cli_flag(cls, name: str) -> str:
+    """The flag that sets field ``name`` of ``cls`` as typed: ``--batch-size``, ``--no-progress``."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    if _value_type(cls, f)[1] and _default(f):
+        return "--no-" + name.replace("_", "-")
+    return flag_name(name)
+
+
 def _value_type(cls, f: dataclasses.Field):
     """(type used to parse the flag, True when it is a bool switch)."""
     hint = typing.get_type_hints(cls)[f.name]
@@ -87,9 +103,14 @@ def build_parser(cls, description: str = "", parser: argparse.ArgumentParser | N
     """An argparse parser with one flag per field of the dataclass ``cls``.
 
     Help text comes from ``field.metadata["help"]`` (each default shown once), choices from
-    ``metadata["choices"]``. Pass ``parser`` to add the flags to an existing parser.
+    ``metadata["choices"]``; the epilog lists the flags that may change when a run resumes. Pass
+    ``parser`` to add the flags to an existing parser.
     """
     p = parser or argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    changeable = sorted(cli_flag(cls, n) for n in may_change_on_resume(cls))
+    if changeable and p.epilog is None:
+        p.epilog = ("A resumed run keeps the settings in its params.json; of its flags only these may be given "
+                    f"with other values: {', '.join(changeable)}.")
     for f in dataclasses.fields(cls):
         kind, switch = _value_type(cls, f)
         help_text = f.metadata.get("help", "")
