@@ -224,6 +224,8 @@ def main(argv=None) -> dict:
             if val_loader is not None and end_of_epoch and (
                     it == total or (cfg.eval_every and (it // steps_per_epoch) % cfg.eval_every == 0)):
                 scores = validate()
+                if not scores:
+                    raise ValueError(f"validation split {val_split!r} has no answers; pass --val-split none or an annotated split")
                 log.metrics(it, {"val/overall": scores["overall"],
                                  **{f"val/{k.replace('/', '_')}": v for k, v in scores.get("perAnswerType", {}).items()}})
                 logger.info("epoch %d  val %s", it // steps_per_epoch, scores)
