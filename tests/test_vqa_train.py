@@ -87,3 +87,13 @@ def test_glove_rows_initialise_the_embedding(tmp_path):
     (tmp_path / "bad.txt").write_text("cat 1 2\n")
     with pytest.raises(DataFormatError, match="bad.txt.*line 1.*cat"):
         read_glove(str(tmp_path / "bad.txt"), ["<PAD>", "<UNK>", "cat"], 300)
+
+
+def test_bad_settings_are_one_line_errors(vqa_corpus, tmp_path):
+    from vqa.sources import SettingError
+
+    corpus, _ = vqa_corpus
+    with pytest.raises(SettingError, match="synthetic_semantic_grid exists only"):
+        train(corpus / "vqa", tmp_path / "x", "--dataset", "vqa2")
+    with pytest.raises(FileNotFoundError, match="no image grid store"):
+        train(corpus, tmp_path / "y", "--features", str(tmp_path / "missing.grids"))

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vln.errors import VLNError
+
 from .data import QAExample, load_gqa, load_lxmert, load_vqa2
+
+
+class SettingError(VLNError, ValueError):
+    """Settings that cannot go together (a one-line error in the scripts)."""
 
 DATASETS = ("synthetic", "vqa2", "gqa")
 DEFAULT_SPLITS = {"synthetic": ("train2014", "val2014"), "vqa2": ("train2014", "val2014"), "gqa": ("train", "val")}
@@ -47,14 +53,14 @@ def load_split(dataset: str, data_dir: str | None, split: str, exact_scores: boo
     if dataset == "gqa":
         path = d / f"{split}_balanced_questions.json"
         return load_gqa(path if path.exists() else d / f"{split}.json")
-    raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    raise SettingError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
 
 
 def grid_store_path(features: str, dataset: str, data_dir: str | None) -> Path:
     """The image grid store of ``--features``."""
     if features == SYNTHETIC_FEATURES:
         if dataset != "synthetic":
-            raise ValueError(f"--features {SYNTHETIC_FEATURES} exists only for --dataset synthetic")
+            raise SettingError(f"--features {SYNTHETIC_FEATURES} exists only for --dataset synthetic")
         from features.semantic_grid import ensure_semantic_grid_store
 
         return ensure_semantic_grid_store(corpus_dir(data_dir), "vqa")

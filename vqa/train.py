@@ -31,7 +31,7 @@ from .answers import AnswerVocab
 from .dataset import VQADataset, collate, shuffled_images
 from .predict import autocast, model_inputs, predict, results, score
 from .recipes import RECIPES
-from .sources import DATASETS, DEFAULT_SPLITS, grid_store_path, load_split
+from .sources import DATASETS, DEFAULT_SPLITS, SettingError, grid_store_path, load_split
 from .tokens import QuestionTokenizer
 
 logger = logging.getLogger(__name__)
@@ -165,6 +165,8 @@ def main(argv=None) -> dict:
     train_split, val_split = (cfg.train_split or DEFAULT_SPLITS[cfg.dataset][0]), (cfg.val_split or DEFAULT_SPLITS[cfg.dataset][1])
     train = load_split(cfg.dataset, cfg.data_dir, train_split, cfg.exact_scores)
     val = [] if val_split == "none" else load_split(cfg.dataset, cfg.data_dir, val_split, cfg.exact_scores)
+    if val and not any(ex.labels or ex.answers for ex in val):
+        raise SettingError(f"validation split {val_split!r} has no answers; pass --val-split none or an annotated split")
     from features.image_store import ImageGridStore
 
     store = ImageGridStore(grid_store_path(cfg.features, cfg.dataset, cfg.data_dir))
@@ -224,8 +226,6 @@ def main(argv=None) -> dict:
             if val_loader is not None and end_of_epoch and (
                     it == total or (cfg.eval_every and (it // steps_per_epoch) % cfg.eval_every == 0)):
                 scores = validate()
-                if not scores:
-                    raise ValueError(f"validation split {val_split!r} has no answers; pass --val-split none or an annotated split")
                 log.metrics(it, {"val/overall": scores["overall"],
                                  **{f"val/{k.replace('/', '_')}": v for k, v in scores.get("perAnswerType", {}).items()}})
                 logger.info("epoch %d  val %s", it // steps_per_epoch, scores)
