@@ -13,7 +13,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*",
                                     "vlcorpus", "vlcorpus.*", "training", "training.*", "captioning",
-                                    "captioning.*"]),
+                                    "captioning.*", "vqa", "vqa.*"]),
     package_data={"vln.replay": ["static/*"]},
     install_requires=[
         # torch/torchvision: the one pair that installs from this machine's local wheels.
