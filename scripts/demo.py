@@ -11,7 +11,7 @@
 Usage: python scripts/demo.py [--data-dir DIR] [--houses N] [--iters N] [--seed S]
 
 ``--houses`` and ``--iters`` set the budget (the defaults are the README's: the 60-house world,
-400 iterations, about 5-7 minutes on 2 CPU cores); the run folder goes under ``./runs``.
+400 iterations, about 10 minutes on 2 CPU cores); the run folder goes under ``./runs``.
 """
 from __future__ import annotations
 
