@@ -5,10 +5,11 @@
    it recounts df over the batch's references, less work than a fixed training df, and is given
    strings). Batches of 10 images x 5 sampled captions; captions/s of each and the ratio. The run
    also checks that both agree when given the same df (the batch's references).
-2. One SCST step of a Transformer captioner split into sampling, greedy baseline, reward and
-   backward (CPU here; on a GPU with --device cuda).
+2. One SCST step of a Transformer captioner split into sampling, greedy baseline, reward (CIDEr-D
+   counting the end token, as in training) and backward, on the GPU when one is present (``--device
+   auto``), else on one CPU thread.
 
-Run: ``python bench/bench_caption.py [--device cuda] [--rounds 3]``.
+Run: ``python bench/bench_caption.py [--device auto|cpu|cuda] [--rounds 3]``.
 """
 from __future__ import annotations
 
@@ -74,6 +75,8 @@ def bench_scst(device, rounds: int):
     opt = torch.optim.Adam(model.parameters(), lr=5e-6)
     rows = []
     for r in range(rounds + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         loss, info = scst_step(model, grids, mask, rng.integers(0, 500, 10), scorer, 5, "greedy")
         t = time.perf_counter()
         opt.zero_grad()
@@ -89,11 +92,14 @@ def bench_scst(device, rounds: int):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--batches", type=int, default=40)
     args = p.parse_args(argv)
-    torch.set_num_threads(1) if args.device == "cpu" else None
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device == "cpu":
+        torch.set_num_threads(1)
     ours, base = bench_reward(np.random.default_rng(0), args.batches)
     print(f"CIDEr-D reward, 10 images x 5 samples a batch: vectorised {ours:,.0f} captions/s, "
           f"pycocoevalcap CiderScorer per batch {base:,.0f} captions/s, ratio x{ours / base:.1f}")

@@ -31,12 +31,13 @@ def _greedy_from_memory(model, memory, pad, max_len):
     return _pad(tokens[:, 1:], max_len)
 
 
-def sample(model, grids, mask, n: int, max_len: int | None = None, generator: torch.Generator | None = None):
-    """``n`` multinomial samples per image (temperature 1), image-major.
+def sample(model, grids, mask, n: int, max_len: int | None = None, generator: torch.Generator | None = None,
+           temperature: float = 1.0):
+    """``n`` multinomial samples per image, image-major, drawn from softmax(logits / temperature).
 
     Returns:
         seqs (B * n, max_len) int64 and logprobs (B * n, max_len) float (each chosen token's
-        log-probability, with gradient; 0 after the end token).
+        log-probability under the model, temperature 1, with gradient; 0 after the end token).
     """
     max_len = max_len or model.cfg.max_len
     memory, pad = model.encode(grids, mask)
@@ -47,7 +48,8 @@ def sample(model, grids, mask, n: int, max_len: int | None = None, generator: to
     logps = []
     for _ in range(max_len):
         logp = model.decode_logits(tokens, memory, pad)[:, -1]
-        nxt = torch.multinomial(logp.detach().exp(), 1, generator=generator)[:, 0]
+        probs = logp.detach().exp() if temperature == 1.0 else torch.softmax(logp.detach() / temperature, -1)
+        nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
         nxt = torch.where(done, torch.full_like(nxt, END), nxt)
         logps.append(torch.where(done, torch.zeros((), device=logp.device), logp.gather(1, nxt[:, None])[:, 0]))
         tokens = torch.cat([tokens, nxt[:, None]], 1)

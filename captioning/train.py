@@ -3,6 +3,12 @@
 Reads top to bottom: settings, data, model, loop, evaluation, checkpoint. The batch order of an
 epoch is a permutation drawn from (seed, epoch), so a run resumed from ``latest.pt`` (which holds the
 weights, the optimiser, the random states and the iteration) continues exactly.
+
+Checkpoints (training.run.RunDir): ``latest.pt`` and ``best_val.pt``, the state at the validation
+with the highest val CIDEr-D so far (written when a validation beats every earlier one). Either can
+be decoded by ``scripts/eval_caption.py --checkpoint`` or start another run with ``--start-from``
+(its weights, optimiser and iteration; the released code's ``--start_from``): self-critical training
+from a converged cross-entropy model is ``--start-from XE/best_val.pt --scst-after <its epoch>``.
 """
 from __future__ import annotations
 
@@ -15,15 +21,15 @@ import numpy as np
 import torch
 
 from training.checkpoint import restore_rng_state, rng_state
-from training.config import setting
+from training.config import ConfigMismatchError, setting
 from training.logging import TrainLog
 from training.run import LatestPolicy, RunDir, run_name
 
-from .cider import CiderD, cider_d_text
+from .cider import cider_d_text
 from .data import BOS, CaptionBatcher, Vocab, build_vocab, corpus_paths, encode_captions, read_splits
 from .decode import beam_search
 from .model import CaptionModelConfig, CaptionTransformer
-from .scst import scst_step
+from .scst import reward_scorer, scst_step
 
 logger = logging.getLogger(__name__)
 FORMAT = "clipvil-caption-v1"
@@ -31,7 +37,8 @@ FORMAT = "clipvil-caption-v1"
 
 @dataclass
 class CaptionConfig:
-    out: str | None = setting(None, "run folder (default runs/caption__<features>__<seed>__<time>); an existing one resumes")
+    out: str | None = setting(None, "run folder (default runs/caption__<features>__<seed>__<time>); an existing one "
+                              "resumes (also when moved or copied)", may_change_on_resume=True)
     features: str = setting("synthetic_semantic_grid", "an image grid store folder, or synthetic_semantic_grid "
                             "(written for the synthetic corpus on first use)")
     dataset: str = setting("synthetic", "coco (Karpathy files in --data-dir) or synthetic (the V&L corpus)",
@@ -43,7 +50,13 @@ class CaptionConfig:
     scst_baseline: str = setting("greedy", "SCST baseline: the greedy caption (released code) or the mean of the "
                                  "other samples (Luo 2020)", choices=("greedy", "mean"))
     scst_samples: int = setting(5, "sampled captions per image in SCST")
-    scst_lr: float = setting(5e-6, "Adam learning rate during SCST")
+    scst_lr: float = setting(5e-6, "Adam learning rate during SCST (the paper's for COCO; the small synthetic "
+                             "corpus needs more, see the README)")
+    scst_count_end: bool = setting(True, "the CIDEr-D reward counts the end token as a word, as the released code "
+                                   "(--no-scst-count-end: words only; samples then learn to stop mid-phrase)")
+    scst_temperature: float = setting(1.0, "sampling temperature of SCST (1: the model's distribution)")
+    start_from: str | None = setting(None, "a fresh run starts from this captioning checkpoint (latest.pt or "
+                                     "best_val.pt of another run): its weights, optimiser and iteration")
     lr: float = setting(5e-4, "peak learning rate of the Noam schedule (reached at the end of warm-up)")
     warmup: int = setting(20000, "Noam warm-up iterations")
     batch_images: int = setting(10, "images per batch")
@@ -85,7 +98,7 @@ class CaptionData:
         self.enc = {s: encode_captions(ims, self.vocab, cfg.max_len, self.paths["karpathy"])
                     for s, ims in self.splits.items() if ims}
         train = self.enc["train"]
-        self.scorer = CiderD([train.refs(i) for i in range(len(train.image_ids))], len(self.vocab))
+        self.scorer = reward_scorer(train, len(self.vocab), cfg.max_len, cfg.scst_count_end)
         from features.image_store import ImageGridStore
 
         self.store = ImageGridStore(resolve_features(cfg, data_dir))
@@ -187,20 +200,26 @@ def main(argv=None) -> dict:
     n_train = len(data.enc["train"].image_ids)
     per_epoch = math.ceil(n_train / cfg.batch_images)
     total = cfg.epochs * per_epoch
-    it, history = 0, []
+    it, history, best = 0, [], None
     if run.resuming:
         tensors, meta = run.load_latest()
         model.load_state_dict(tensors["model"])
         opt.load_state_dict(tensors["optimizer"])
         restore_rng_state(tensors["rng"], device)
-        it, history = meta["iteration"], meta.get("val_cider", [])
-    run.check_iterations(it, total)
+        it, history, best = meta["iteration"], meta.get("val_cider", []), meta.get("best")
+    elif cfg.start_from:
+        it, history = start_from(cfg.start_from, model, opt, data.vocab, mcfg, device)
+    if it > total:
+        raise ConfigMismatchError(f"{cfg.start_from if cfg.start_from and not run.resuming else run.path} is at "
+                                  f"epoch {it / per_epoch:g} already, beyond --epochs {cfg.epochs}: give more epochs")
     run.write_params(cfg)
     meta_static = {"vocab": data.vocab.words, "model_config": mcfg.to_dict(), "settings": asdict(cfg)}
 
+    def state() -> dict:
+        return {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(device)}
+
     def save():
-        run.save_latest({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(device)},
-                        {"iteration": it, "val_cider": history, **meta_static})
+        run.save_latest(state(), {"iteration": it, "val_cider": history, "best": best, **meta_static})
         policy.saved(it)
 
     policy = LatestPolicy(cfg.latest_every, 0.0)
@@ -218,7 +237,8 @@ def main(argv=None) -> dict:
             if scst:
                 for g in opt.param_groups:
                     g["lr"] = cfg.scst_lr
-                loss, info = scst_step(model, grids, mask, idx, data.scorer, cfg.scst_samples, cfg.scst_baseline)
+                loss, info = scst_step(model, grids, mask, idx, data.scorer, cfg.scst_samples, cfg.scst_baseline,
+                                       temperature=cfg.scst_temperature, count_end=cfg.scst_count_end)
                 losses = {"loss_rl": float(loss.detach()), "reward": info["reward"]}
             else:
                 lr = noam_lr(it + 1, cfg.lr, cfg.warmup)
@@ -238,7 +258,34 @@ def main(argv=None) -> dict:
                 c = cider_of(caption_split(model, data, "val", cfg.beam, device), val_refs)
                 history.append([it // per_epoch, c])
                 log.metrics(it, {"val/cider": c})
+                if best is None or c > best["cider"]:
+                    best = {"cider": c, "epoch": it // per_epoch, "iteration": it}
+                    run.save_best("val", state(), {"iteration": it, "val_cider": history, "best": best, **meta_static})
                 save()
             elif policy.due(it) or it == total:
                 save()
-    return {"run": run, "iteration": it, "val_cider": history, "model": model, "data": data, "cfg": cfg}
+    return {"run": run, "iteration": it, "val_cider": history, "best": best, "model": model, "data": data, "cfg": cfg}
+
+
+def start_from(path: str | Path, model, opt, vocab: Vocab, mcfg: CaptionModelConfig, device) -> tuple[int, list]:
+    """Load another run's checkpoint into a fresh run: weights, the optimiser (its learning rate is
+    set again at every step) and the iteration; returns (iteration, its val CIDEr-D history).
+
+    Raises:
+        DataFormatError: the checkpoint's vocabulary or model settings differ from this run's.
+    """
+    from training.checkpoint import load_checkpoint
+    from vln.errors import DataFormatError
+
+    tensors, meta = load_checkpoint(path, map_location=device, fmt=FORMAT)
+    if meta["vocab"] != vocab.words:
+        raise DataFormatError(path, None, "vocab", f"has {len(meta['vocab'])} words, not this run's vocabulary "
+                              f"of {len(vocab)} (another corpus or --vocab-threshold)")
+    if meta["model_config"] != mcfg.to_dict():
+        diff = {k: v for k, v in meta["model_config"].items() if mcfg.to_dict().get(k) != v}
+        raise DataFormatError(path, None, "model_config", f"differs from this run's model in {diff}: give the "
+                              "same --d-model, --n-layers, --n-heads, --d-ff, --max-len")
+    model.load_state_dict(tensors["model"])
+    opt.load_state_dict(tensors["optimizer"])
+    logger.info("started from %s at iteration %d", path, meta["iteration"])
+    return meta["iteration"], meta.get("val_cider", [])

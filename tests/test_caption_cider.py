@@ -89,3 +89,32 @@ def test_bad_input():
         scorer.score([[0, 1]], [3])
     with pytest.raises(ValueError, match="at least one reference"):
         CiderD([[]], vocab_size=2)
+
+
+def test_reward_counts_the_end_token_as_the_released_code():
+    """The SCST reward scores ``array_to_str`` strings: words, then ``0`` for a caption shorter than
+    the maximum length (samples and references alike); a caption stopping mid-phrase loses the
+    reward the references' ending bigram gives."""
+    import torch
+
+    from captioning.data import EncodedCaptions
+    from captioning.scst import reward_scorer, reward_tokens
+
+    max_len = 6
+    refs = [[3, 4, 5, 6], [3, 4, 5, 7, 8, 9], [4, 5, 6]]  # the second is cut at max_len: no end token
+    enc = EncodedCaptions(np.array([1, 2]), np.array([r + [0] * (max_len - len(r)) for r in refs], dtype=np.int32),
+                          np.array([len(r) for r in refs], dtype=np.int32), np.array([0, 2]), np.array([2, 3]))
+    seqs = torch.tensor([[3, 4, 5, 6, 0, 0], [3, 4, 5, 0, 0, 0], [3, 4, 5, 7, 8, 9], [4, 5, 6, 0, 0, 0]])
+    assert reward_tokens(seqs).tolist()[1] == [3, 4, 5, 0, -1, -1]
+    assert reward_tokens(seqs, count_end=False).tolist()[1] == [3, 4, 5, -1, -1, -1]
+    ours = reward_scorer(enc, vocab_size=10, max_len=max_len).score(reward_tokens(seqs), [0, 0, 0, 1])
+    texts = ["3 4 5 6 0", "3 4 5 0", "3 4 5 7 8 9", "4 5 6 0"]
+    ref_texts = [["3 4 5 6 0", "3 4 5 7 8 9"], ["4 5 6 0"]]
+    # pycocoevalcap with df over both training sets (a placeholder candidate for the other set)
+    expected = [reference_scores([(t, ref_texts[0]), ("x", ref_texts[1])])[0] for t in texts[:3]]
+    expected.append(reference_scores([("x", ref_texts[0]), (texts[3], ref_texts[1])])[1])
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+    words_only = reward_scorer(enc, vocab_size=10, max_len=max_len, count_end=False)
+    plain = words_only.score(reward_tokens(seqs, count_end=False), [0, 0, 0, 1])
+    # stopping after "3 4 5" (no reference ends there) costs more when the end token counts
+    assert ours[1] / ours[0] < plain[1] / plain[0]

@@ -1,5 +1,7 @@
 """The captioning trainer on the tiny synthetic corpus: exact resume, SCST steps, the learning check."""
-import numpy as np
+import json
+import shutil
+
 import pytest
 import torch
 
@@ -68,3 +70,33 @@ def test_small_budget_learning_check(six_house_corpus, tmp_path):
     res = learning_check(out["model"], out["data"], "test", beam=2, device=torch.device("cpu"))
     assert res["cider"] >= 2 * res["cider_constant"], res
     assert res["cider"] >= 2 * res["cider_shuffled"], res
+
+
+def test_best_val_checkpoint_starts_another_run_and_is_decoded(small_corpus, tmp_path, capsys):  # noqa: F811
+    """best_val.pt holds the best validation's state: eval_caption decodes it, --start-from
+    continues from its iteration (SCST from a cross-entropy checkpoint), other model settings are
+    refused in one line."""
+    from captioning.evaluate import decode_checkpoint
+    from captioning.train import cider_of
+    from scripts.eval_caption import main as eval_main
+    from training.checkpoint import load_checkpoint
+    from vln.errors import DataFormatError
+
+    _, corpus, _ = small_corpus
+    out = train(corpus, tmp_path / "xe", "--epochs", "2", "--scst-after", "-1")
+    best = out["best"]
+    assert best["cider"] == max(c for _, c in out["val_cider"])
+    _, meta = load_checkpoint(tmp_path / "xe" / "best_val.pt", fmt="clipvil-caption-v1")
+    assert meta["iteration"] == best["iteration"] == 3 * best["epoch"]
+    results, _ = decode_checkpoint(tmp_path / "xe" / "best_val.pt", "val", beam=2)
+    assert cider_of(results, out["data"].references("val")) == pytest.approx(best["cider"], abs=1e-12)
+    if shutil.which("java"):  # pycocoevalcap (CI has Java)
+        scores = eval_main(["--checkpoint", str(tmp_path / "xe" / "best_val.pt"), "--split", "val", "--beam", "2"])
+        assert json.loads(capsys.readouterr().out)["CIDEr"] == scores["CIDEr"] >= 0
+    scst = train(corpus, tmp_path / "scst", "--epochs", "3", "--scst-after", str(best["epoch"]), "--scst-samples", "2",
+                 "--start-from", str(tmp_path / "xe" / "best_val.pt"))
+    assert scst["iteration"] == 9 and scst["val_cider"][:best["epoch"]] == out["val_cider"][:best["epoch"]]
+    assert len(scst["val_cider"]) == 3
+    with pytest.raises(DataFormatError, match="d_model"):
+        train(corpus, tmp_path / "other", "--epochs", "3", "--start-from", str(tmp_path / "xe" / "best_val.pt"),
+              "--d-model", "16")
