@@ -1,6 +1,6 @@
 """Does the captioner learn, and does self-critical training help? Three trainings per seed, one run.
 
-Per seed, on the synthetic corpus (held-out val and test houses):
+Per seed, on a synthetic corpus (held-out val and test houses):
 
 1. cross-entropy (XE) for ``--xe-epochs`` (``xe/``), which writes ``best_val.pt`` and ``latest.pt``;
 2. from one of them (``--start best|latest``), SCST for ``--scst-epochs`` (``scst/``) and, from the
@@ -40,8 +40,9 @@ def build_parser():
     p = script_parser(__doc__)
     p.add_argument("--out", required=True, help="folder of the runs and summary.json (an existing run resumes)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
-    p.add_argument("--data-dir", help="corpus folder with captions/dataset_coco.json (default: a 6-house corpus "
-                   "built under OUT/corpus)")
+    p.add_argument("--data-dir", help="corpus folder with captions/dataset_coco.json (default: a corpus of --houses "
+                   "built under OUT/corpus<houses>)")
+    p.add_argument("--houses", type=int, default=12, help="houses of the default corpus (4:1:1 train/val/test)")
     p.add_argument("--features", help="image grid store of the corpus (default: semantic grids built with it)")
     p.add_argument("--xe-epochs", type=int, default=30, help="cross-entropy epochs before the split")
     p.add_argument("--scst-epochs", type=int, default=10, help="epochs of SCST and of XE continuing")
@@ -53,9 +54,10 @@ def build_parser():
     return p
 
 
-def six_house_corpus(root: Path) -> tuple[Path, Path]:
-    """(corpus dir, grid store) of the learning-check corpus: 6 houses (96 training images of 4
-    houses, a val and a test house), 7 x 7 semantic grids; built once under ``root``."""
+def house_corpus(root: Path, houses: int = 12) -> tuple[Path, Path]:
+    """(corpus dir, grid store) of the learning-check corpus: ``houses`` houses split about 4:1:1
+    into train, val and test (24 images a house: 6 viewpoints x 4 headings; 12 houses = 192 training
+    images, 48 val, 48 test), 7 x 7 semantic grids; built once under ``root``."""
     from features.grid_presets import make_preset
     from features.semantic_grid import write_semantic_grid_store
     from vlcorpus import make_vl_corpus
@@ -63,7 +65,7 @@ def six_house_corpus(root: Path) -> tuple[Path, Path]:
 
     corpus, store = root / "vl", root / "semantic.grids"
     if not (corpus / "captions" / "dataset_coco.json").exists():
-        generate_world(root / "world", houses=6, seed=7, face_size=32,
+        generate_world(root / "world", houses=houses, seed=7, face_size=32,
                        paths_per_house={"train": 1, "val_seen": 1, "val_unseen": 1, "test": 1})
         make_vl_corpus(root / "world", corpus, seed=3, image_size="tiny", viewpoints_per_house=6)
     if not store.exists():
@@ -165,7 +167,7 @@ def main(argv=None) -> dict:
     a, extra = build_parser().parse_known_args(argv)
     out = Path(a.out)
     if a.data_dir is None:
-        data_dir, features = six_house_corpus(out / "corpus")
+        data_dir, features = house_corpus(out / f"corpus{a.houses}", a.houses)
     else:
         data_dir, features = Path(a.data_dir), a.features or "synthetic_semantic_grid"
     base = [*SMALL, "--data-dir", str(data_dir), "--features", str(features), *extra]

@@ -86,3 +86,14 @@ def test_malformed_results_name_record_and_field(bad, field):
 def test_results_for_unknown_images_are_refused():
     with pytest.raises(DataFormatError, match="not an image of the annotations"):
         metrics.score_captions([{"image_id": 9, "caption": "a"}], REFS)
+
+
+@needs_java
+def test_scores_with_unusable_spice_jars_say_why_and_keep_the_other_metrics(tmp_path):
+    for jar in metrics.CORENLP_JARS:
+        (tmp_path / jar).write_bytes(b"not a jar")
+    results = [{"image_id": 1, "caption": "a red chair next to a table"}, {"image_id": 2, "caption": "a blue sofa"}]
+    refs = {i: REFS[i] for i in (1, 2)}
+    scores = metrics.score_captions(results, refs, spice_jars=tmp_path)
+    assert isinstance(scores["SPICE"], str) and scores["SPICE"].startswith("unavailable: SPICE failed")
+    assert scores["CIDEr"] > 0 and scores["Bleu_1"] > 0
