@@ -100,3 +100,23 @@ def test_best_val_checkpoint_starts_another_run_and_is_decoded(small_corpus, tmp
     with pytest.raises(DataFormatError, match="d_model"):
         train(corpus, tmp_path / "other", "--epochs", "3", "--start-from", str(tmp_path / "xe" / "best_val.pt"),
               "--d-model", "16")
+
+
+def test_learning_check_runs_scst_and_xe_from_one_checkpoint(small_corpus, tmp_path):  # noqa: F811
+    """scripts/caption_learning_check.py: per seed XE, then SCST and XE continuing from the same
+    checkpoint, the test-house scores with both controls, and result.json reused by a later call."""
+    from scripts.caption_learning_check import main
+
+    _, corpus, _ = small_corpus
+    args = ["--out", str(tmp_path / "check"), "--seeds", "0", "--data-dir", str(corpus), "--xe-epochs", "2",
+            "--scst-epochs", "1", "--start", "latest", "--no-pycoco", "--scst-samples", "2", *TINY]
+    summary = main(args)
+    (row,) = summary["seeds"]
+    assert row["start_epoch"] == 2 and row["end_epoch"] == 3
+    assert [e for e, _ in row["val_scst"]] == [e for e, _ in row["val_xe_cont"]] == [3]
+    assert row["val_scst"] != row["val_xe_cont"]  # SCST steps changed the model
+    for k in ("test_start", "test_xe_cont", "test_scst"):
+        assert row[k]["cider_d"] >= 0
+    assert row["test_constant"] > 0 and row["constant_caption"]
+    assert summary["scst_gain"] == [row["test_scst"]["cider_d"] - row["test_xe_cont"]["cider_d"]]
+    assert main(args)["seeds"] == [row]  # read back, not retrained
