@@ -89,3 +89,13 @@ def test_overfits_a_handful_of_images_to_their_exact_captions():
     model.eval()
     assert torch.equal(greedy(model, x, mask), captions)
     assert torch.equal(beam_search(model, x, mask, beam=3), captions)
+
+
+def test_sampling_temperature_near_zero_gives_the_greedy_caption_with_model_logprobs():
+    model = tiny_model()
+    x, mask = grids()
+    seqs, lp = sample(model, x, mask, n=2, temperature=1e-4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(seqs, greedy(model, x, mask).repeat_interleave(2, 0))
+    tokens = torch.cat([torch.full((6, 1), BOS), seqs], 1)
+    ref = model(x, mask, tokens[:, :-1], seq_per_img=2).gather(2, seqs[..., None])[..., 0]
+    torch.testing.assert_close(lp, ref * token_mask(seqs), atol=1e-5, rtol=1e-5)  # temperature-1 log-probs
