@@ -8,9 +8,11 @@ Modules::
     captioning.model     CaptionTransformer (6 + 6 layers, d 512, FF 2048, 8 heads, dropout 0.1)
     captioning.decode    greedy, sampled and batched beam decoding
     captioning.cider     vectorised CIDEr-D (the SCST reward; pycocoevalcap's CIDEr with its df)
-    captioning.scst      the self-critical loss with the greedy or mean-of-others baseline
-    captioning.train     CaptionConfig (paper defaults) and the trainer on the run layer
+    captioning.scst      the self-critical loss (greedy or mean-of-others baseline, reward counting the end token)
+    captioning.train     CaptionConfig (paper defaults), the trainer on the run layer (best_val.pt, --start-from)
     captioning.evaluate  checkpoint decoding, best constant caption, the shuffled-image control
+    captioning.learning_check  XE, then SCST and XE continuing from one checkpoint, scored against
+                         the shuffled-image and best-constant-caption controls (three seeds)
     captioning.metrics   pycocoevalcap (PTB tokenizer, BLEU, METEOR, ROUGE-L, CIDEr, SPICE with jars)
 
 Importing the package imports nothing heavy.
