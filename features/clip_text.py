@@ -19,7 +19,7 @@ VQA probe and Grad-CAM need:
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Sequence
 
@@ -33,6 +33,22 @@ from .registry import EncoderSpec
 
 class TextTowerError(VLNError, ValueError):
     """An encoder without a usable CLIP text tower was asked for one (the message names it)."""
+
+
+@contextmanager
+def _quiet_open_clip_info():
+    """Hide open_clip's INFO lines about how it picks a tokenizer (it logs them on the root logger)."""
+    import logging
+
+    def drop(record):
+        return not (record.levelno <= logging.INFO and "open_clip" in record.pathname)
+
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
 
 
 class Tokens:
@@ -106,7 +122,8 @@ class ClipModel(torch.nn.Module):
         self.spec = spec
         self.clip = model
         self.image = OpenClipEncoder(spec, model.visual, source)
-        tokenizer = open_clip.get_tokenizer(spec.architecture, context_length=model.context_length)
+        with _quiet_open_clip_info():
+            tokenizer = open_clip.get_tokenizer(spec.architecture, context_length=model.context_length)
         n_ids = getattr(tokenizer, "vocab_size", None)
         if n_ids is not None and n_ids > model.vocab_size:
             raise TextTowerError(f"encoder {spec.name!r}: its text tower embeds {model.vocab_size} token ids but "
