@@ -18,8 +18,9 @@ VQA probe and Grad-CAM need:
 """
 from __future__ import annotations
 
+import logging
 import os
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
 
@@ -33,22 +34,6 @@ from .registry import EncoderSpec
 
 class TextTowerError(VLNError, ValueError):
     """An encoder without a usable CLIP text tower was asked for one (the message names it)."""
-
-
-@contextmanager
-def _quiet_open_clip_info():
-    """Hide open_clip's INFO lines about how it picks a tokenizer (it logs them on the root logger)."""
-    import logging
-
-    def drop(record):
-        return not (record.levelno <= logging.INFO and "open_clip" in record.pathname)
-
-    root = logging.getLogger()
-    root.addFilter(drop)
-    try:
-        yield
-    finally:
-        root.removeFilter(drop)
 
 
 class Tokens:
@@ -114,7 +99,7 @@ class ClipModel(torch.nn.Module):
         super().__init__()
         import open_clip
 
-        from .encoders import OpenClipEncoder
+        from .encoders import OpenClipEncoder, root_log_filter
 
         if not hasattr(model, "token_embedding") or getattr(model, "attn_mask", None) is None:
             raise TextTowerError(f"encoder {spec.name!r} ({spec.architecture}): not a CLIP with a causal "
@@ -122,7 +107,7 @@ class ClipModel(torch.nn.Module):
         self.spec = spec
         self.clip = model
         self.image = OpenClipEncoder(spec, model.visual, source)
-        with _quiet_open_clip_info():
+        with root_log_filter(lambda r: not (r.levelno <= logging.INFO and "open_clip" in r.pathname)):  # its choice, at INFO
             tokenizer = open_clip.get_tokenizer(spec.architecture, context_length=model.context_length)
         n_ids = getattr(tokenizer, "vocab_size", None)
         if n_ids is not None and n_ids > model.vocab_size:

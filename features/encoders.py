@@ -119,17 +119,19 @@ class TorchvisionResNetEncoder(ImageEncoder):
 
 
 @contextmanager
-def quiet_random_init():
-    """Hide open_clip's "initialized randomly" warning: weights are loaded right after."""
-    def drop(record):
-        return not str(record.msg).startswith("No pretrained weights loaded")
-
+def root_log_filter(keep: Callable[[logging.LogRecord], bool]):
+    """Drop the records of the root logger (where open_clip logs) for which ``keep`` is False."""
     root = logging.getLogger()
-    root.addFilter(drop)
+    root.addFilter(keep)
     try:
         yield
     finally:
-        root.removeFilter(drop)
+        root.removeFilter(keep)
+
+
+def quiet_random_init():
+    """Hide open_clip's "initialized randomly" warning: weights are loaded right after."""
+    return root_log_filter(lambda record: not str(record.msg).startswith("No pretrained weights loaded"))
 
 
 def open_clip_sources(spec: EncoderSpec, cache_dir=None) -> Callable[[str], CacheSources]:
