@@ -36,6 +36,10 @@ class TextTowerError(VLNError, ValueError):
     """An encoder without a usable CLIP text tower was asked for one (the message names it)."""
 
 
+class ImageReadError(VLNError, OSError):
+    """An image file that is missing or cannot be decoded (the message names it)."""
+
+
 class Tokens:
     """open_clip's tokenizer of a CLIP, memoising the BPE ids of each piece of text.
 
@@ -153,14 +157,16 @@ class ClipModel(torch.nn.Module):
         """
         lengths = (tokens != 0).sum(dim=1)
         order = torch.argsort(lengths, stable=True)
-        out = torch.empty(len(tokens), self.spec.pooled_dim, device=self.device)
+        out = None
         ctx = torch.autocast(self.device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
         with ctx:
             for start in range(0, len(tokens), batch_size):
                 idx = order[start:start + batch_size]
-                n = int(lengths[idx].max()) if len(idx) else 1
-                out[idx.to(self.device)] = F.normalize(self.embed_tokens(tokens[idx, :n]), dim=-1)
-        return out
+                emb = F.normalize(self.embed_tokens(tokens[idx, :int(lengths[idx].max())]).float(), dim=-1)
+                if out is None:
+                    out = torch.empty(len(tokens), emb.shape[1], device=self.device)
+                out[idx.to(self.device)] = emb
+        return out if out is not None else torch.empty(0, self.spec.pooled_dim, device=self.device)
 
     def encode_texts(self, texts: Sequence[str] | Sequence[Sequence[str]], batch_size: int = 256,
                      amp_dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -206,7 +212,10 @@ class ClipViews(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         image_id, path = self.items[i]
-        return {"image_id": image_id, "image": clip_view(path, self.size)[0]}
+        try:
+            return {"image_id": image_id, "image": clip_view(path, self.size)[0]}
+        except (DataFormatError, FileNotFoundError) as e:  # raised by the main process: the message survives
+            return {"image_id": image_id, "error": str(e)}
 
 
 def encode_image_files(clip: ClipModel, items: Sequence[tuple[str, Path]], batch_size: int = 32,
@@ -220,10 +229,15 @@ def encode_image_files(clip: ClipModel, items: Sequence[tuple[str, Path]], batch
                                          num_workers=workers, collate_fn=_stack_views)
     ids, embs = [], []
     for batch in loader:
+        if "error" in batch:
+            raise ImageReadError(batch["error"])
         ids += batch["image_id"]
         embs.append(clip.encode_images(batch["image"]))
     return ids, (torch.cat(embs) if embs else torch.empty(0, clip.spec.pooled_dim))
 
 
 def _stack_views(items: list[dict]) -> dict:
+    for it in items:
+        if "error" in it:
+            return {"error": it["error"]}
     return {"image_id": [it["image_id"] for it in items], "image": torch.stack([it["image"] for it in items])}

@@ -57,12 +57,12 @@ def build_parser():
 
 
 def load_questions(args, parser):
-    """(examples, answers, images, source) of the arguments."""
+    """(examples, answers, images) of the arguments."""
+    from vln.errors import DataFormatError
     from vqa.answers import AnswerVocab
     from vqa.data import load_vqa2_files, train_answers
     from vqa.evaluate import read_annotation_file
-    from vqa.sources import corpus_dir, load_split
-    from vln.errors import DataFormatError
+    from vqa.sources import SettingError, corpus_dir, load_split
     from vqa.zeroshot import image_files
 
     if args.questions or args.dataset == "files":
@@ -86,8 +86,13 @@ def load_questions(args, parser):
         folder, source = corpus / "images" / args.split, str(corpus / "vqa")
         train = None if args.ans2label else train_answers(load_split("synthetic", str(corpus), "train2014"))
     examples = examples[:args.limit]
-    answers = AnswerVocab.from_file(args.ans2label) if args.ans2label else AnswerVocab.from_counts(
-        train, args.min_answer_count)
+    if args.ans2label:
+        answers = AnswerVocab.from_file(args.ans2label)
+    else:
+        try:
+            answers = AnswerVocab.from_counts(train, args.min_answer_count)
+        except ValueError as e:
+            raise SettingError(f"{e} (--min-answer-count {args.min_answer_count})") from None
     return examples, answers.answers, image_files(folder, examples, source)
 
 

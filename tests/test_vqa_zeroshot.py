@@ -188,3 +188,20 @@ def test_a_text_tower_the_tokenizer_cannot_feed_is_refused(tmp_path):
     spec.write_text(json.dumps(tiny_clip_spec("rn").to_dict()))  # a 64-token text vocabulary
     with pytest.raises(TextTowerError, match="embeds 64 token ids but open_clip's tokenizer"):
         get_clip_model(str(spec), weights="random", device="cpu")
+
+
+def test_bad_inputs_are_one_error_naming_the_file(tmp_path, tiny_text_clips):
+    from scripts.zeroshot_vqa import main
+    from vln.errors import DataFormatError, VLNError
+
+    images, paths = _constructed_case(tmp_path)
+    base = ["--encoder", str(tiny_text_clips["rn"]["spec"]), "--weights", "random", "--questions",
+            str(paths["questions"]), "--annotations", str(paths["annotations"]), "--images", str(images), "--workers", "1"]
+    with pytest.raises(VLNError, match=r"no answer is seen 11 times.*--min-answer-count 11"):
+        main(base + ["--train-annotations", str(paths["annotations"]), "--min-answer-count", "11"])
+    (images / "COCO_val2014_000000000002.png").write_bytes(b"not an image")  # decoded in a worker process
+    with pytest.raises(VLNError, match=r"COCO_val2014_000000000002\.png: cannot be decoded as an image"):
+        main(base + ["--ans2label", str(tmp_path / "ans2label.json")])
+    (images / "COCO_val2014_000000000002.png").unlink()
+    with pytest.raises(DataFormatError, match=r"record question_id 3, field 'image_id': image 2 is not in"):
+        main(base + ["--ans2label", str(tmp_path / "ans2label.json")])
