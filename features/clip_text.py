@@ -155,7 +155,9 @@ class ClipModel(torch.nn.Module):
         Sequences are sorted by length and each batch of ``batch_size`` is cut to its longest;
         ``amp_dtype`` (``torch.bfloat16`` on a GPU) runs the tower under autocast.
         """
-        lengths = (tokens != 0).sum(dim=1)
+        # a length is up to the last non-zero id (the end token): id 0 is also "!", not only padding
+        positions = torch.arange(1, tokens.shape[1] + 1)
+        lengths = ((tokens != 0) * positions).max(dim=1).values.clamp(min=1)
         order = torch.argsort(lengths, stable=True)
         out = None
         ctx = torch.autocast(self.device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()

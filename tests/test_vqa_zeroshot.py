@@ -25,6 +25,11 @@ def test_text_encoding_is_open_clips_on_cut_batches_and_assembled_tokens(tiny_te
     ref = clip.clip.encode_text(tokenizer(texts), normalize=True)
     assert ours.shape == (len(texts), 64)
     torch.testing.assert_close(ours, ref, atol=2e-6, rtol=0)
+    alone = ["is it 100!%", "no!$"]  # "!" before "%" is token id 0, the padding id: a batch of one keeps its end token
+    ids = tokenizer(alone[:1])[0]
+    assert (ids[:int(ids.argmax())] == 0).any()
+    torch.testing.assert_close(clip.encode_texts(alone, batch_size=1),
+                               clip.clip.encode_text(tokenizer(alone), normalize=True), atol=2e-6, rtol=0)
     # a prompt from its memoised pieces: the same ids as tokenizing the whole prompt
     from vqa.zeroshot import PROMPT, prompt_pieces
 
