@@ -35,7 +35,7 @@ from .weights import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["get_encoder", "build_open_clip", "build_torchvision_resnet", "ImageEncoder", "WeightsUnavailableError",
+__all__ = ["get_encoder", "get_clip_model", "load_open_clip", "build_open_clip", "build_torchvision_resnet", "ImageEncoder", "WeightsUnavailableError",
            "weights_advice", "RANDOM"]
 
 
@@ -119,17 +119,19 @@ class TorchvisionResNetEncoder(ImageEncoder):
 
 
 @contextmanager
-def quiet_random_init():
-    """Hide open_clip's "initialized randomly" warning: weights are loaded right after."""
-    def drop(record):
-        return not str(record.msg).startswith("No pretrained weights loaded")
-
+def root_log_filter(keep: Callable[[logging.LogRecord], bool]):
+    """Drop the records of the root logger (where open_clip logs) for which ``keep`` is False."""
     root = logging.getLogger()
-    root.addFilter(drop)
+    root.addFilter(keep)
     try:
         yield
     finally:
-        root.removeFilter(drop)
+        root.removeFilter(keep)
+
+
+def quiet_random_init():
+    """Hide open_clip's "initialized randomly" warning: weights are loaded right after."""
+    return root_log_filter(lambda record: not str(record.msg).startswith("No pretrained weights loaded"))
 
 
 def open_clip_sources(spec: EncoderSpec, cache_dir=None) -> Callable[[str], CacheSources]:
@@ -174,8 +176,10 @@ def _hf_cache_dir() -> str:
     return constants.HF_HUB_CACHE
 
 
-def build_open_clip(spec: EncoderSpec, weights, cache_dir=None) -> ImageEncoder:
-    """Build an open_clip visual tower (text tower dropped) for ``spec`` and load its weights.
+def load_open_clip(spec: EncoderSpec, weights, cache_dir=None):
+    """The whole open_clip ``CLIP`` of ``spec`` (image and text towers, logit scale) with its
+    weights loaded, and where they came from: ``(model, WeightsSource)``. The one place CLIP
+    weights are read: :func:`build_open_clip` keeps its image tower, :func:`get_clip_model` all of it.
 
     ``spec.options`` are passed to ``open_clip.create_model``: ``force_image_size``, or a whole
     custom architecture (``embed_dim``, ``vision_cfg``, ``text_cfg`` override the named config),
@@ -189,6 +193,13 @@ def build_open_clip(spec: EncoderSpec, weights, cache_dir=None) -> ImageEncoder:
         model = open_clip.create_model(spec.architecture, pretrained=None, **spec.options)
     if state is not None:
         load_into(model, state, source.path, spec)
+    return model.eval().requires_grad_(False), source
+
+
+def build_open_clip(spec: EncoderSpec, weights, cache_dir=None) -> ImageEncoder:
+    """Build an open_clip visual tower (text tower dropped) for ``spec`` and load its weights
+    (:func:`load_open_clip`)."""
+    model, source = load_open_clip(spec, weights, cache_dir)
     return OpenClipEncoder(spec, model.visual, source)
 
 
@@ -265,3 +276,29 @@ def get_encoder(name: str, weights: str | os.PathLike | None = None, device=None
             enc = enc.to(memory_format=torch.channels_last)
     logger.info("built encoder %s (weights %s)", name, enc.weights)
     return enc
+
+
+def get_clip_model(name: str, weights: str | os.PathLike | None = None, device=None, cache_dir=None):
+    """The whole CLIP (image and text towers, logit scale) of the CLIP encoder registered as ``name``,
+    as a :class:`features.clip_text.ClipModel`; weights exactly as :func:`get_encoder` finds them.
+
+    Raises:
+        NameNotFound: unknown name. TextTowerError: ``name`` is not an open_clip CLIP (an ImageNet or
+            annotation encoder). WeightsUnavailableError: as :func:`get_encoder`.
+    """
+    from .clip_text import ClipModel, TextTowerError
+
+    spec = get_spec(name)
+    if spec.builder != "features.encoders:build_open_clip":
+        raise TextTowerError(f"encoder {spec.name!r} ({spec.family}, {spec.architecture}) has no text tower; "
+                             f"use a CLIP encoder ({', '.join(n for n in _clip_names())})")
+    model, source = load_open_clip(spec, weights, cache_dir)
+    clip = ClipModel(spec, model, source).to(default_device() if device is None else torch.device(device))
+    logger.info("built CLIP %s with its text tower (weights %s)", name, clip.image.weights)
+    return clip
+
+
+def _clip_names() -> list[str]:
+    from .registry import ENCODERS
+
+    return [n for n in ENCODERS.names() if ENCODERS.get(n).builder == "features.encoders:build_open_clip"]

@@ -44,11 +44,25 @@ TINY_ARCHS = {
         "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 64, "heads": 1, "layers": 1},
     }, 64, 64),
 }
+#: A text tower open_clip's BPE tokenizer can feed (its 49,408 token ids), kept small otherwise.
+TINY_TEXT_CFG = {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 1, "layers": 1}
+#: Small CLIPs with a usable text tower and a 4 x 4 grid at 128 x 128 (zero-shot probe, Grad-CAM).
+TINY_ARCHS["rn_text"] = ("RN50-quickgelu", {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 128, "layers": [1, 1, 1, 1], "width": 16, "patch_size": None},
+    "text_cfg": TINY_TEXT_CFG,
+}, 128, 16 * 32)
+TINY_ARCHS["vit_text"] = ("ViT-B-32-quickgelu", {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 128, "layers": 2, "width": 64, "patch_size": 32},
+    "text_cfg": TINY_TEXT_CFG,
+}, 128, 64)
 
 
 def tiny_clip_spec(kind: str = "rn", name: str | None = None) -> EncoderSpec:
     """The spec of a small CLIP (``kind`` ``"rn"``: ModifiedResNet, width 16, 512-channel grid;
-    ``"vit"``: one-layer ViT, width 64): 64 x 64 input, 64-d pooled output, 2 x 2 grid."""
+    ``"vit"``: one-layer ViT, width 64): 64 x 64 input, 64-d pooled output, 2 x 2 grid; ``"rn_text"`` /
+    ``"vit_text"`` (two layers): 128 x 128 input, 4 x 4 grid, a text tower open_clip's tokenizer can feed."""
     arch, options, size, grid = TINY_ARCHS[kind]
     name = name or f"tiny_clip_{kind}"
     return EncoderSpec(

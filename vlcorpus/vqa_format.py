@@ -71,7 +71,14 @@ def read_vqa(directory: str | os.PathLike, subtype: str) -> tuple[list[dict], di
         the file, the question id and the field.
     """
     d = Path(directory)
-    qpath = d / VQA_QUESTIONS_FILE.format(subtype=subtype)
+    apath = d / VQA_ANNOTATIONS_FILE.format(subtype=subtype)
+    return read_vqa_files(d / VQA_QUESTIONS_FILE.format(subtype=subtype), apath if apath.exists() else None)
+
+
+def read_vqa_files(qpath: str | os.PathLike, apath: str | os.PathLike | None = None) -> tuple[list[dict], dict[int, dict]]:
+    """:func:`read_vqa` of a questions file and an annotations file given by path (``apath``
+    None: no annotations, a test split)."""
+    qpath = Path(qpath)
     data = read_json(qpath)
     _require(qpath, None, data, VQA_QUESTIONS_TOP)
     questions = data["questions"]
@@ -79,9 +86,8 @@ def read_vqa(directory: str | os.PathLike, subtype: str) -> tuple[list[dict], di
     for i, q in enumerate(questions):
         _require(qpath, f"questions[{i}]", q, VQA_QUESTION_FIELDS)
         ids.add(q["question_id"])
-    apath = d / VQA_ANNOTATIONS_FILE.format(subtype=subtype)
     annotations = {}
-    if apath.exists():
+    if apath is not None:
         data = read_json(apath)
         _require(apath, None, data, VQA_ANNOTATIONS_TOP)
         for a in data["annotations"]:

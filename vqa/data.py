@@ -62,7 +62,18 @@ def load_vqa2(directory: str | os.PathLike, subtype: str, exact_scores: bool = F
     """The questions of a VQA v2 subtype joined with their annotations (soft labels from the ten answers)."""
     from vlcorpus import read_vqa
 
-    questions, annotations = read_vqa(directory, subtype)
+    return _vqa2_examples(*read_vqa(directory, subtype), exact_scores)
+
+
+def load_vqa2_files(questions: str | os.PathLike, annotations: str | os.PathLike | None = None,
+                    exact_scores: bool = False) -> list[QAExample]:
+    """:func:`load_vqa2` of an official questions file and (optionally) its annotations file by path."""
+    from vlcorpus.vqa_format import read_vqa_files
+
+    return _vqa2_examples(*read_vqa_files(questions, annotations), exact_scores)
+
+
+def _vqa2_examples(questions: list[dict], annotations: dict, exact_scores: bool) -> list[QAExample]:
     out = []
     for q in questions:
         ann = annotations.get(q["question_id"])
