@@ -18,15 +18,24 @@ CPU_BUDGET = ["--hidden", "64", "--layers", "1", "--ff", "128", "--heads", "2", 
               "--threads", "1"]
 
 
-def learning_check(out: str | Path, train_args: list[str]) -> dict[str, dict]:
-    """{control: validation scores} of three runs ``<out>/<control>`` of :func:`vqa.train.main`."""
+def train_control(out: str | Path, train_args: list[str], control: str) -> dict:
+    """Validation scores of one run ``<out>/<control>`` of :func:`vqa.train.main`."""
     from .train import main as train_main
 
-    scores = {}
-    for control in CONTROLS:
-        result = train_main([*train_args, "--visual", control, "--out", str(Path(out) / control), "--eval-every", "0"])
-        scores[control] = result["scores"]
-    return scores
+    return train_main([*train_args, "--visual", control, "--out", str(Path(out) / control), "--eval-every", "0"])["scores"]
+
+
+def learning_check(out: str | Path, train_args: list[str], jobs: int = 1) -> dict[str, dict]:
+    """{control: validation scores} of three runs ``<out>/<control>`` of :func:`vqa.train.main`,
+    ``jobs`` at a time in worker processes (1: one after the other in this process)."""
+    if jobs <= 1:
+        return {control: train_control(out, train_args, control) for control in CONTROLS}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(jobs, len(CONTROLS)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {control: pool.submit(train_control, out, train_args, control) for control in CONTROLS}
+        return {control: f.result() for control, f in futures.items()}
 
 
 def table(scores: dict[str, dict]) -> str:
@@ -45,10 +54,12 @@ def main(argv=None) -> dict:
     p.add_argument("--out", required=True, help="folder of the three runs and scores.json")
     p.add_argument("--epochs", type=int, default=6, help="epochs of each run")
     p.add_argument("--model", default="mcan", choices=("mcan", "pythia"), help="model")
+    p.add_argument("--jobs", type=int, default=1, help="controls trained at once, in worker processes")
     p.add_argument("train_args", nargs="*", help="more train_vqa.py flags (after --); default: the CPU budget")
     args = p.parse_args(argv)
     extra = args.train_args or CPU_BUDGET
-    scores = learning_check(args.out, ["--model", args.model, "--epochs", str(args.epochs), "--no-progress", *extra])
+    scores = learning_check(args.out, ["--model", args.model, "--epochs", str(args.epochs), "--no-progress", *extra],
+                            args.jobs)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "scores.json").write_text(json.dumps(scores, indent=1))
     print(table(scores))
