@@ -108,6 +108,31 @@ def test_dataset_batches_padded_grids_with_masks(vqa_corpus):
     store.close()
 
 
+def test_fp16_batches_reach_the_model_as_float32_and_npy_folders_serve_the_same_grids(vqa_corpus, tmp_path):
+    """The fp16 store is served without a host-side cast; a per-image .npy folder (the loader
+    benchmark's baseline) gives the same float32 batch."""
+    import torch
+
+    from features.grid_formats import NpyDirGrids, write_npy_dir
+    from vqa.predict import model_inputs
+
+    corpus, store_path = vqa_corpus
+    train = load_vqa2(corpus / "vqa", "train2014")[:4]
+    tok = QuestionTokenizer.build(ex.question for ex in train)
+    answers = AnswerVocab.from_counts(train_answers(train), 1)
+    with ImageGridStore(store_path) as store:
+        ids = sorted({ex.image_id for ex in train})
+        npy_dir = write_npy_dir(tmp_path / "att", ((i, GridRecord(store.get(i))) for i in ids), {})
+        half = collate([VQADataset(train, store, tok, answers)[i] for i in range(4)])
+    with NpyDirGrids(npy_dir) as npy:
+        full = collate([VQADataset(train, npy, tok, answers, dtype=np.float32)[i] for i in range(4)])
+    assert half["grid"].dtype == torch.float16 and full["grid"].dtype == torch.float32
+    _, grid, _, _ = model_inputs(half, torch.device("cpu"))
+    assert grid.dtype == torch.float32 and torch.equal(grid, full["grid"])
+    _, zero, _, _ = model_inputs(half, torch.device("cpu"), visual="zero")
+    assert zero.dtype == torch.float32 and not zero.any()
+
+
 def test_pool_record_averages_valid_cells():
     grid = np.arange(3 * 3 * 1, dtype=np.float32).reshape(3, 3, 1)
     mask = np.ones((3, 3), bool)

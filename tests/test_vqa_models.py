@@ -58,7 +58,7 @@ def test_overfits_a_handful_of_questions(name):
     target = torch.eye(8)
     model = MODELS.get(name)(num_words=20, num_answers=8, grid_dim=12, dropout=0.0, **TINY[name])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: wall time on a shared machine measures the neighbours
     for step in range(300):
         loss = torch.nn.functional.binary_cross_entropy_with_logits(model(tokens, grid, mask, pos), target, reduction="sum")
         opt.zero_grad()
@@ -68,7 +68,7 @@ def test_overfits_a_handful_of_questions(name):
             break
     model.eval()
     assert (model(tokens, grid, mask, pos).argmax(1) == torch.arange(8)).all(), f"not learned after {step + 1} steps"
-    assert time.perf_counter() - start < 60
+    assert time.process_time() - start < 60
 
 
 def test_sdpa_attention_equals_the_plain_formula():

@@ -3,7 +3,9 @@
 A batch (:func:`collate`) is a dict of tensors::
 
     tokens    (B, T) int64      question word ids, 0 = padding
-    grid      (B, H, W, C) f32  grid features, zero-padded to the batch's largest grid
+    grid      (B, H, W, C)      grid features in the dataset's ``dtype`` (fp16 by default: half the
+                                host memory and host-to-device bytes; ``vqa.predict.model_inputs``
+                                casts to float32 on the device), zero-padded to the largest grid
     mask      (B, H, W) bool    True = a real cell
     pos       (B, H, W, 2) f32  cell centre (y, x) as a fraction of the image's own grid, 0 on padding
     target    (B, A) f32        soft scores over the answer vocabulary (zeros for unlabelled splits)
@@ -32,30 +34,39 @@ class VQADataset(Dataset):
         preload: read every needed grid once into memory (small stores; the synthetic corpus).
         image_map: image id -> the image whose grid is served instead (the shuffled-image control).
         pool: average k x k blocks of cells first (:func:`pool_record`; 1 = the grid as stored).
+        dtype: float dtype of the served grids (float16: what an fp16 store holds, read without
+            a host-side cast; float32 for stores of other layouts or precisions).
 
     Raises:
         KeyError: an example's image is not in the store (message names the question and image).
     """
 
     def __init__(self, examples: list[QAExample], store, tokenizer: QuestionTokenizer, answers: AnswerVocab,
-                 preload: bool = False, image_map: dict[str, str] | None = None, pool: int = 1):
+                 preload: bool = False, image_map: dict[str, str] | None = None, pool: int = 1,
+                 dtype=np.float16):
         self.examples, self.store, self.tokenizer, self.answers = examples, store, tokenizer, answers
-        self.image_map, self.pool = image_map or {}, pool
+        self.image_map, self.pool, self.dtype = image_map or {}, pool, np.dtype(dtype)
         for ex in examples:
             if ex.image_id not in store:
                 raise KeyError(f"question {ex.question_id}: image {ex.image_id!r} is not in the grid store {store.path}")
         self._cache = None
         if preload:
             ids = sorted({self.image_map.get(ex.image_id, ex.image_id) for ex in examples})
-            self._cache = dict(zip(ids, (pool_record(store.get_record(i), pool) for i in ids)))
+            self._cache = {i: self._read(i) for i in ids}
 
     def __len__(self) -> int:
         return len(self.examples)
 
+    def _read(self, image_id: str) -> GridRecord:
+        if self.pool == 1:
+            return self.store.get_record(image_id, dtype=self.dtype)
+        rec = pool_record(self.store.get_record(image_id), self.pool)
+        return GridRecord(rec.grid.astype(self.dtype), rec.pooled, rec.mask)
+
     def record(self, image_id: str) -> GridRecord:
         if self._cache is not None:
             return self._cache[image_id]
-        return pool_record(self.store.get_record(image_id), self.pool)
+        return self._read(image_id)
 
     def __getitem__(self, i: int) -> dict:
         ex = self.examples[i]
@@ -115,7 +126,7 @@ def collate(items: list[dict]) -> dict:
         h, w = r.grid.shape[:2]
         pos[b, :h, :w] = cell_positions(h, w)
     return {"tokens": torch.from_numpy(np.stack([it["tokens"] for it in items])),
-            "grid": torch.from_numpy(grid.astype(np.float32, copy=False)),
+            "grid": torch.from_numpy(grid),
             "mask": torch.from_numpy(mask), "pos": torch.from_numpy(pos),
             "target": torch.from_numpy(np.stack([it["target"] for it in items])),
             "index": torch.tensor([it["index"] for it in items], dtype=torch.int64)}

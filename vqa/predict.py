@@ -14,8 +14,9 @@ def autocast(device: torch.device):
 
 
 def model_inputs(batch: dict, device: torch.device, visual: str = "real", positions: bool = True):
-    """(tokens, grid, mask, pos) on ``device``; ``visual="zero"`` zeroes the grid (question-only control)."""
-    grid = batch["grid"].to(device, non_blocking=True)
+    """(tokens, grid, mask, pos) on ``device``, the grid as float32 (cast there, after the copy);
+    ``visual="zero"`` zeroes the grid (question-only control)."""
+    grid = batch["grid"].to(device, non_blocking=True).float()
     if visual == "zero":
         grid = torch.zeros_like(grid)
     pos = batch["pos"].to(device, non_blocking=True) if positions else None

@@ -58,6 +58,7 @@ class VQAConfig:
     exact_scores: bool = setting(False, "train against the exact leave-one-out VQA score instead of 0.3/0.6/0.9/1")
     glove: str | None = setting(None, "GloVe text file initialising the word embeddings (default: none, learned from scratch)")
     hidden: int = setting(0, "override the model's hidden size (0: the paper's)")
+    lstm: int = setting(0, "Pythia: override the question LSTM size (0: the paper's 1024)")
     layers: int = setting(0, "MCAN: override the number of encoder-decoder layers (0: 6)")
     ff: int = setting(0, "MCAN: override the feed-forward size (0: the size's)")
     heads: int = setting(0, "MCAN: override the attention heads (0: 8)")
@@ -110,8 +111,11 @@ def build_model(cfg: VQAConfig, num_words: int, num_answers: int, grid_dim: int,
             options["heads"] = cfg.heads
         if cfg.hidden:
             options.update(hidden=cfg.hidden, flat_out=2 * cfg.hidden)
-    elif cfg.hidden:
-        options["hidden"] = cfg.hidden
+    else:
+        if cfg.hidden:
+            options["hidden"] = cfg.hidden
+        if cfg.lstm:
+            options["lstm"] = cfg.lstm
     if cfg.glove:
         options["glove"] = read_glove(cfg.glove, words, 300)
     return MODELS.get(cfg.model)(num_words=num_words, num_answers=num_answers, grid_dim=grid_dim, **options)
