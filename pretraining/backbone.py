@@ -18,7 +18,6 @@ BatchNorm policy (``bn_policy``):
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from vln.errors import VLNError
 
@@ -77,18 +76,38 @@ class GridBackbone(torch.nn.Module):
         """Cells (rows, columns) of an input of ``height`` x ``width`` pixels."""
         return height // self.stride, width // self.stride
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) RGB pixels in [0, 255] (uint8 or float) -> (B, grid_dim, H / 32, W / 32)."""
+    def normalize(self, images: torch.Tensor, sizes: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, H, W) pixels in [0, 255] -> the encoder's normalised input; with ``sizes`` (B, 2)
+        (the (h, w) of each image's content in the top-left corner) the padding is exactly 0 (the
+        mean colour), as the original pre-training code padded."""
         x = (images.float() - self.mean) / self.std
+        if sizes is not None:
+            rows = torch.arange(x.shape[2], device=x.device)
+            cols = torch.arange(x.shape[3], device=x.device)
+            sizes = sizes.to(x.device)
+            inside = (rows[None, :, None] < sizes[:, 0, None, None]) & (cols[None, None, :] < sizes[:, 1, None, None])
+            x = x * inside[:, None]
+        return x
+
+    def forward(self, images: torch.Tensor, sizes: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, H, W) RGB pixels in [0, 255] (uint8 or float), optional (B, 2) content sizes ->
+        (B, grid_dim, H / 32, W / 32) cells."""
+        x = self.normalize(images, sizes)
         if x.is_cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.trunk.forward_intermediates(x, indices=1, intermediates_only=True)["image_intermediates"][-1]
 
 
-def cell_validity(image_mask: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """(B, H, W) bool valid pixels (False: zero padding) -> (B, h, w) bool: a cell is valid when
-    any of its pixels is."""
-    return F.adaptive_max_pool2d(image_mask[:, None].float(), grid)[:, 0] > 0
+def cell_validity(sizes: torch.Tensor, canvas: tuple[int, int], grid: tuple[int, int]) -> torch.Tensor:
+    """(B, 2) content sizes (h, w) in a ``canvas`` (H, W) -> (B, h, w) bool cells covering content
+    (``features.grid_presets.valid_cells``: a cell counts if it starts inside the content)."""
+    from features.grid_presets import valid_cells
+
+    out = torch.zeros(sizes.shape[0], *grid, dtype=torch.bool, device=sizes.device)
+    for i, (h, w) in enumerate(sizes.tolist()):
+        vh, vw = valid_cells((h, w), tuple(canvas), tuple(grid))
+        out[i, :vh, :vw] = True
+    return out
 
 
 def build_backbone(encoder: str, weights=None, cache_dir=None) -> GridBackbone:

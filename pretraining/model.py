@@ -5,8 +5,9 @@ Input of :meth:`CLIPViLp.forward`:
 * text: ``input_ids`` (B, L) int64 WordPiece ids starting with ``[CLS]``, ``attention_mask`` (B, L)
   (1 / True for real tokens, 0 for padding);
 * image: ``images`` (B, 3, H, W) RGB pixels in [0, 255] (uint8 or float; run through the trainable
-  backbone, :class:`pretraining.backbone.GridBackbone`) with an optional ``image_mask`` (B, H, W)
-  bool (False: zero padding, e.g. the 384 x 640 canvas of the ``pretrain`` preset), or precomputed
+  backbone, :class:`pretraining.backbone.GridBackbone`) with optional ``image_sizes`` (B, 2) int64,
+  the (h, w) of each image's content in the top-left corner of a zero-padded canvas (the 384 x 640
+  of the paper; padded pixels are set to 0 after normalisation and their cells masked), or precomputed
   ``cells`` (B, C, h, w) with an optional ``cell_mask`` (B, h, w) bool;
 * ``num_cells``: keep that many valid cells per image, drawn at random (pre-training: 100), or all
   cells when None (fine-tuning). ``cell_seeds`` (B,) int64 makes each image's draw a function of
@@ -184,7 +185,7 @@ class CLIPViLp(nn.Module):
         x = self.word_embeddings(input_ids) + self.position_embeddings(pos)[None] + self.token_type_embeddings.weight[0]
         return self.dropout(self.embed_norm(x))
 
-    def grid_cells(self, images: torch.Tensor | None, image_mask: torch.Tensor | None, cells: torch.Tensor | None,
+    def grid_cells(self, images: torch.Tensor | None, image_sizes: torch.Tensor | None, cells: torch.Tensor | None,
                    cell_mask: torch.Tensor | None):
         """The (B, C, h, w) cell map and its (B, h, w) bool validity, from images or given cells."""
         if (images is None) == (cells is None):
@@ -192,11 +193,11 @@ class CLIPViLp(nn.Module):
         if images is not None:
             if self.backbone is None:
                 raise ModelInputError("this model has no backbone: give precomputed cells")
-            cells = self.backbone(images)
-            if image_mask is not None:
+            cells = self.backbone(images, image_sizes)
+            if image_sizes is not None:
                 from .backbone import cell_validity
 
-                cell_mask = cell_validity(image_mask, cells.shape[-2:])
+                cell_mask = cell_validity(image_sizes, images.shape[-2:], cells.shape[-2:])
         if cells.dim() != 4 or cells.shape[1] != self.grid_dim:
             raise ModelInputError(f"cells must be (B, {self.grid_dim}, h, w), got {tuple(cells.shape)}")
         h, w = cells.shape[-2:]
@@ -217,7 +218,7 @@ class CLIPViLp(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, images: torch.Tensor | None = None,
-                image_mask: torch.Tensor | None = None, cells: torch.Tensor | None = None,
+                image_sizes: torch.Tensor | None = None, cells: torch.Tensor | None = None,
                 cell_mask: torch.Tensor | None = None, num_cells: int | None = None,
                 cell_seeds: torch.Tensor | None = None) -> Encoded:
         """Encode text and image (see the module docstring for the arguments' shapes)."""
@@ -226,7 +227,7 @@ class CLIPViLp(nn.Module):
                                   f"and {tuple(attention_mask.shape)}")
         if input_ids.shape[1] > MAX_TEXT_POSITIONS:
             raise ModelInputError(f"{input_ids.shape[1]} tokens exceed the {MAX_TEXT_POSITIONS} text positions")
-        cells, valid = self.grid_cells(images, image_mask, cells, cell_mask)
+        cells, valid = self.grid_cells(images, image_sizes, cells, cell_mask)
         index, used = sample_cells(valid.flatten(1), num_cells, cell_seeds)
         text = self.embed_text(input_ids)
         visual = self.embed_cells(cells, index).to(text.dtype)
