@@ -67,7 +67,7 @@ def itm_partner(index: int, image_ids, generator: torch.Generator,
     """The pair whose sentence replaces pair ``index``'s (a pair of another image), or None (keep).
 
     Args:
-        image_ids: the image id of every pair (a sequence indexable by pair).
+        image_ids: the image (id or index) of every pair, indexable by pair (``Pairs.image_of``).
 
     Raises:
         ValueError: no pair of another image was drawn in ``max_tries`` (a corpus of one image).
