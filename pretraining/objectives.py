@@ -83,22 +83,28 @@ def itm_partner(index: int, image_ids, generator: torch.Generator,
                      "image-text matching needs pairs of at least two images")
 
 
+def count_targets(batches) -> list[int]:
+    """``[masked tokens, pairs, scored QA pairs]`` of a list of batches (one process's accumulation
+    steps); sum them over processes before :meth:`Normalisers.from_counts`."""
+    return [sum(int((b["mlm_labels"] != IGNORE).sum()) for b in batches),
+            sum(int(b["itm_label"].numel()) for b in batches),
+            sum(int(qa_rows(b).sum()) for b in batches)]
+
+
 @dataclass
 class Normalisers:
-    """Denominators of the three losses over the global batch: masked tokens, pairs, scored QA pairs
-    (each at least 1)."""
+    """Denominators of the three losses in one process: masked tokens, pairs, scored QA pairs."""
 
     mlm: float
     itm: float
     qa: float
 
     @classmethod
-    def count(cls, batches) -> "Normalisers":
-        """The counts of a list of batches (one process's accumulation steps); all-reduce them for DDP."""
-        mlm = sum(int((b["mlm_labels"] != IGNORE).sum()) for b in batches)
-        itm = sum(int(b["itm_label"].numel()) for b in batches)
-        qa = sum(int(qa_rows(b).sum()) for b in batches)
-        return cls(max(mlm, 1), max(itm, 1), max(qa, 1))
+    def from_counts(cls, counts, world_size: int = 1) -> "Normalisers":
+        """From the global batch's counts (:func:`count_targets` summed over processes), divided by
+        the number of processes because DistributedDataParallel averages their gradients: the
+        result is the gradient of the global-batch mean, exactly as one process would compute it."""
+        return cls(*(max(float(c), 1.0) / world_size for c in counts))
 
 
 def qa_rows(batch) -> torch.Tensor:
