@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -66,7 +67,7 @@ def _ddp_worker(rank, world, port, clip, out):
 def test_ddp_step_equals_single_process_step(tiny_clip_rn, tmp_path):
     from training.distributed import DistInfo
 
-    clip = {k: tiny_clip_rn[k] for k in ("spec", "openai")}
+    clip = {k: tiny_clip_rn[k] for k in ("spec", "safetensors")}
     mp.spawn(_ddp_worker, args=(2, free_port(), clip, tmp_path / "ddp.pt"), nprocs=2, join=True)
     model = frozen_bn_model(clip)
     two_steps(model, model, DistInfo(0, 1, 0, torch.device("cpu")), [[b] for b in batches()])
@@ -78,6 +79,7 @@ def test_ddp_step_equals_single_process_step(tiny_clip_rn, tmp_path):
     assert moved > 20  # the steps did change the weights (backbone and Transformer)
 
 
+@pytest.mark.slow
 def test_two_process_run_resumes_exactly(small_corpus, tiny_clip_rn, tmp_path):  # noqa: F811
     from pretraining.train import FORMAT, main
     from test_pretraining_train import tiny_args
