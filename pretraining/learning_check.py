@@ -1,4 +1,6 @@
-"""Does CLIP-ViLp pre-training learn? One pre-training run on the synthetic corpus, on a CPU.
+"""Pre-train on the synthetic corpus on a CPU; compare held-out ITM / MLM accuracy with chance and the unigram baseline.
+
+Does CLIP-ViLp pre-training learn? One pre-training run on the synthetic corpus, on a CPU.
 
 The run's own held-out evaluation (the corpus's ``val`` houses, never seen in training) gives, in
 the same run: image-text matching accuracy (chance: 50%, half the sentences belong to another

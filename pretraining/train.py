@@ -1,5 +1,6 @@
-"""CLIP-ViLp pre-training (MLM + ITM + QA) on the synthetic corpus or LXMERT-format data, one
-process or many under torchrun.
+"""Pre-train CLIP-ViLp (MLM + ITM + QA over text tokens and CLIP ResNet grid cells, backbone trained).
+
+On the synthetic corpus or LXMERT-format data, one process or many under torchrun.
 
 Reads top to bottom: settings, distributed setup, run folder, data (pairs, WordPiece, answer
 table, examples, the resumable sampler), model and optimisers, resume, the loop, evaluation,
@@ -52,14 +53,15 @@ class PretrainConfig:
     train_files: str | None = setting(None, "lxmert: comma-separated training JSON files (default: mscoco_train.json)")
     val_files: str | None = setting(None, "lxmert: comma-separated held-out JSON files (default: mscoco_minival.json; "
                                     "'none' for no evaluation)")
-    images: str | None = setting(None, "lxmert: the image folder (every img_id's file, any depth)")
-    shards: str | None = setting(None, "read pre-resized image shards from this folder instead of image files")
+    images: str | None = setting(None, "lxmert: the image folder (every img_id's file, any depth) (default: none, --shards)")
+    shards: str | None = setting(None, "read pre-resized image shards from this folder (default: none, image files)")
     canvas: str = setting("384x640", "HxW every image is resized into (aspect kept, zero-padded)")
     out: str | None = setting(None, "run folder (default: runs/pretrain__<encoder>__<seed>__<time>); an existing one resumes")
     size: str = setting("base", "Transformer size (base: BERT-base)", choices=tuple(SIZES))
     vocab: str | None = setting(None, "a BERT vocab.txt (default: a WordPiece vocabulary trained on the training text)")
     vocab_size: int = setting(30522, "size of a trained vocabulary (at most)")
-    bert_init: str | None = setting(None, "folder of BERT weights (Hugging Face names) initialising the Transformer")
+    bert_init: str | None = setting(None, "folder of BERT weights (Hugging Face names) initialising the Transformer (default: none, "
+                                     "BERT's random initialisation)")
     ans2label: str | None = setting(None, "answer table file ({answer: label}) (default: answers of the QA sentences)")
     min_answer_count: int = setting(9, "answers seen this often in the QA sentences form the table")
     epochs: int = setting(20, "epochs (the backbone's milestones and --qa-from-epoch count in them)")
@@ -170,7 +172,9 @@ def checkpoint_state(model, optimisers, info: DistInfo) -> dict:
 
 def main(argv=None) -> dict:
     """Pre-train; returns the final held-out figures (``val``) and the last training means (``train``)."""
-    cfg, given = parse_config(PretrainConfig, argv, __doc__.splitlines()[0])
+    from vln.cli import first_line
+
+    cfg, given = parse_config(PretrainConfig, argv, first_line(__doc__))
     info = init_distributed(cfg.device)
     try:
         return _train(cfg, given, info)
