@@ -68,13 +68,13 @@ def main(argv=None) -> dict:
 
     p = script_parser(__doc__)
     p.add_argument("--out", required=True, help="run folder (holds the backbone spec and scores.json too)")
-    p.add_argument("--steps", type=int, default=400, help="optimiser steps")
+    p.add_argument("--epochs", type=int, default=2, help="epochs over the training pairs (the schedule spans them)")
     p.add_argument("--data-dir", default=None, help="synthetic corpus folder (default: built on first use)")
     p.add_argument("pretrain_args", nargs="*", help="more scripts/pretrain.py flags (after --)")
     args = p.parse_args(argv)
     spec = write_cpu_backbone_spec(args.out)
     data = ["--data-dir", args.data_dir] if args.data_dir else []
-    result = pretrain(["--encoder", str(spec), "--out", str(Path(args.out) / "run"), "--steps", str(args.steps),
+    result = pretrain(["--encoder", str(spec), "--out", str(Path(args.out) / "run"), "--epochs", str(args.epochs),
                        *data, *CPU_BUDGET, *args.pretrain_args])
     (Path(args.out) / "scores.json").write_text(json.dumps(result, indent=1))
     print(table(result["val"]))
