@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from training.checkpoint import restore_rng_state, rng_state
 from training.config import ConfigMismatchError, parse_config, setting
-from training.distributed import DistInfo, barrier, gather_to_all, init_distributed, shutdown
+from training.distributed import DistInfo, all_reduce_sum, barrier, gather_to_all, init_distributed, shutdown
 from training.logging import TrainLog
 from training.run import LatestPolicy, RunDir, run_name
 from training.sampler import ResumableDistributedSampler
@@ -220,12 +220,12 @@ def _train(cfg: PretrainConfig, given: set, info: DistInfo) -> dict:
         tensors, meta = run.load_latest(map_location=info.device)
         model.load_state_dict(tensors["model"])
         optimisers.load_state_dict(tensors["optimisers"])
+        step = int(meta["step"])
         rng = tensors["rng"].get(f"rank{info.rank}")
         if rng is not None and meta.get("world_size") == info.world_size:
             restore_rng_state(rng, info.device)
         else:  # another number of processes: data order and masks still resume exactly (they are seeded per example)
             torch.manual_seed(cfg.seed + 1000 * (step + 1) + info.rank)
-        step = int(meta["step"])
         if meta.get("global_batch") != cfg.batch_size:
             raise ConfigMismatchError(f"{run.latest_path} was trained with a global batch of {meta.get('global_batch')}")
         run.check_iterations(step, total_steps, "--steps")
@@ -280,8 +280,9 @@ def _train(cfg: PretrainConfig, given: set, info: DistInfo) -> dict:
                 last_means = log.step(step, values) or last_means
             if cfg.eval_every and step % cfg.eval_every == 0 and step < total_steps:
                 val_scores = run_eval(step, log)
-            barrier(info)
-            if policy.due(step) or step == total_steps:
+            # every rank takes part in writing (the random states are gathered): decide together
+            due = all_reduce_sum([float(policy.due(step))], info)[0] > 0
+            if due or step == total_steps:
                 meta = {"step": step, "epoch": step // steps_per_epoch,
                         "epoch_samples": (step % steps_per_epoch) * cfg.batch_size,
                         "world_size": info.world_size, "global_batch": cfg.batch_size}
