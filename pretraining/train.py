@@ -55,6 +55,8 @@ class PretrainConfig:
                                     "'none' for no evaluation)")
     images: str | None = setting(None, "lxmert: the image folder (every img_id's file, any depth) (default: none, --shards)")
     shards: str | None = setting(None, "read pre-resized image shards from this folder (default: none, image files)")
+    features: str | None = setting(None, "precomputed grid cells instead of images (no backbone): an image grid store "
+                                   "folder, or synthetic_semantic_grid (default: none, images through --encoder)")
     canvas: str = setting("384x640", "HxW every image is resized into (aspect kept, zero-padded)")
     out: str | None = setting(None, "run folder (default: runs/pretrain__<encoder>__<seed>__<time>); an existing one resumes")
     size: str = setting("base", "Transformer size (base: BERT-base)", choices=tuple(SIZES))
@@ -122,13 +124,17 @@ def load_pairs(cfg: PretrainConfig):
         val = synthetic_pairs(cfg.data_dir, "val") if cfg.val_files != "none" else None
         index = {**train.image_index(), **(val.image_index() if val is not None else {})}
     else:
-        if not cfg.images and not cfg.shards:
-            raise ConfigMismatchError("--data lxmert needs --images DIR (image files) or --shards DIR")
+        if not cfg.images and not cfg.shards and not cfg.features:
+            raise ConfigMismatchError("--data lxmert needs --images DIR (image files), --shards DIR or --features STORE")
         index = index_images(cfg.images) if cfg.images else None
         train = lxmert_pairs(_files(cfg.data_dir, cfg.train_files, "mscoco_train.json"), images=index)
         val = None if cfg.val_files == "none" else lxmert_pairs(
             _files(cfg.data_dir, cfg.val_files, "mscoco_minival.json"), images=index)
-    if cfg.shards:
+    if cfg.features:
+        from .cells import StoreCells, cell_store_path
+
+        images = StoreCells(cell_store_path(cfg.features, cfg.data_dir if cfg.data == "synthetic" else None))
+    elif cfg.shards:
         from .shards import ShardImages
 
         images = ShardImages(cfg.shards)
@@ -204,8 +210,9 @@ def _train(cfg: PretrainConfig, given: set, info: DistInfo) -> dict:
 
     # ---------------------------------------------------------------- model, optimisers
     torch.manual_seed(cfg.seed)
-    model = build_model(tokenizer.vocab_size, len(answers), cfg.size, cfg.encoder, cfg.weights,
-                        dropout=cfg.dropout, pad_id=tokenizer.pad_id)
+    model = build_model(tokenizer.vocab_size, len(answers), cfg.size, None if cfg.features else cfg.encoder,
+                        cfg.weights, grid_dim=getattr(images, "channels", None), dropout=cfg.dropout,
+                        pad_id=tokenizer.pad_id)
     if cfg.bert_init:
         from .bert_init import load_bert_weights
 
