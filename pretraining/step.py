@@ -57,7 +57,7 @@ def train_step(model, module, micro_batches: list[dict], optimisers, info: DistI
                 encoded = model(**model_inputs(batch, num_cells))
                 out = pretrain_losses(module, encoded, batch, norm, qa_weight)
             out["loss"].backward()
-        sums += torch.tensor([float(out[k]) for k in ("loss", "loss_mlm", "loss_itm", "loss_qa", "mlm_correct",
+        sums += torch.tensor([float(out[k].detach()) for k in ("loss", "loss_mlm", "loss_itm", "loss_qa", "mlm_correct",
                                                        "itm_correct", "qa_correct")], dtype=torch.float64)
     optimisers.step()
     totals = all_reduce_sum([*(sums[:4] / info.world_size).tolist(), *sums[4:].tolist()], info)

@@ -16,7 +16,7 @@ def tiny_model(clip_files: dict, dropout: float = 0.0, seed: int = 0, size: str 
     from pretraining.model import build_model
 
     torch.manual_seed(seed)
-    return build_model(VOCAB, ANSWERS, size, str(clip_files["spec"]), str(clip_files["openai"]), dropout=dropout)
+    return build_model(VOCAB, ANSWERS, size, str(clip_files["spec"]), str(clip_files["safetensors"]), dropout=dropout)
 
 
 def make_batch(n: int, seed: int = 0, lengths=None) -> dict:

@@ -8,7 +8,7 @@ from vl_helpers import small_corpus, small_world  # noqa: F401 - fixtures
 
 
 def tiny_args(corpus, clip, out, *extra):
-    return ["--encoder", str(clip["spec"]), "--weights", str(clip["openai"]), "--data", "synthetic",
+    return ["--encoder", str(clip["spec"]), "--weights", str(clip["safetensors"]), "--data", "synthetic",
             "--data-dir", str(corpus), "--out", str(out), "--size", "tiny", "--canvas", "64x96", "--batch-size", "8",
             "--num-cells", "4", "--vocab-size", "200", "--min-answer-count", "1", "--qa-from-epoch", "0",
             "--epochs", "2", "--dropout", "0", "--workers", "0", "--threads", "1", "--no-progress",
