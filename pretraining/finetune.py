@@ -69,6 +69,7 @@ class FinetuneConfig:
     amp: bool = setting(True, "bf16 autocast on GPUs", may_change_on_resume=True)
     threads: int = setting(0, "torch CPU threads (0: torch's default)", may_change_on_resume=True)
     workers: int = setting(2, "data-loader worker processes", may_change_on_resume=True)
+    eval_every: int = setting(1, "epochs between validations (0: only at the end)", may_change_on_resume=True)
     latest_every: int = setting(500, "steps between latest.pt writes (0: off)", may_change_on_resume=True)
     latest_minutes: float = setting(10.0, "minutes between latest.pt writes (0: off)", may_change_on_resume=True)
     log_every: int = setting(20, "steps between logged losses", may_change_on_resume=True)
@@ -290,7 +291,8 @@ def main(argv=None) -> dict:
             step += 1
             log.step(step, {"loss": float(loss.detach()), **optimisers.lrs()})
             end_of_epoch = step % steps_per_epoch == 0 or step == stop
-            if end_of_epoch and val_loader is not None:
+            due = step == stop or (cfg.eval_every and (step // steps_per_epoch) % cfg.eval_every == 0)
+            if end_of_epoch and due and val_loader is not None:
                 scores = validate(step)
                 log.metrics(step, {"val/overall": scores["overall"]})
                 logger.info("step %d (epoch %.2f) %s %s", step, step / steps_per_epoch, val_split, scores)

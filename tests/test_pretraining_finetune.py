@@ -18,7 +18,7 @@ def pretrained(small_corpus, tiny_clip_rn, tmp_path_factory):  # noqa: F811
 
     _, corpus, _ = small_corpus
     out = tmp_path_factory.mktemp("pt") / "run"
-    main(["--encoder", str(tiny_clip_rn["spec"]), "--weights", str(tiny_clip_rn["openai"]), "--data-dir", str(corpus),
+    main(["--encoder", str(tiny_clip_rn["spec"]), "--weights", str(tiny_clip_rn["safetensors"]), "--data-dir", str(corpus),
           "--out", str(out), "--size", "tiny", "--canvas", CANVAS, "--batch-size", "8", "--num-cells", "4",
           "--vocab-size", "200", "--min-answer-count", "1", "--steps", "2", "--workers", "0", "--threads", "1",
           "--no-progress", "--eval-pairs", "8"])
@@ -121,3 +121,18 @@ def test_finetune_needs_an_init(small_corpus, tmp_path):  # noqa: F811
 
     with pytest.raises(ConfigMismatchError, match="--init"):
         main(["--task", "vqa", "--out", str(tmp_path / "x"), "--no-progress"])
+
+
+def test_transfer_check_compares_both_starts_on_one_subset(small_corpus, pretrained, tmp_path):  # noqa: F811
+    from pretraining.transfer import main
+
+    _, corpus, _ = small_corpus
+    out = main(["--out", str(tmp_path / "t"), "--init", str(pretrained), "--corpus", str(corpus), "--fraction", "0.5",
+                "--seeds", "0", "--epochs", "1", "--batch-size", "16", "--", "--min-answer-count", "1", "--workers", "0"])
+    row = out["rows"][0]
+    assert row["train_examples"] == 33  # half of the 66 training questions, for both starts
+    assert set(row) == {"seed", "pretrained", "scratch", "train_examples"}
+    for start in ("pretrained", "scratch"):
+        assert 0 <= row[start]["overall"] <= 100 and set(row[start]["perAnswerType"]) == {"yes/no", "number", "other"}
+    table = (tmp_path / "t" / "table.md").read_text()
+    assert "| 0 | pre-trained |" in table and "| 0 | from scratch |" in table and "mean" in table
