@@ -101,10 +101,6 @@ class FinetuneExamples(Dataset):
                 "image_sizes": torch.tensor(size, dtype=torch.long), "target": target}
 
 
-def resolve_device(name: str) -> torch.device:
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
-
-
 def read_init(path: str | None) -> tuple[dict, dict, Path]:
     """(model tensors, pre-training settings, run folder) of a pre-training checkpoint."""
     from .train import FORMAT as PRETRAIN_FORMAT
@@ -194,7 +190,7 @@ def predict(model, loader, device, amp: bool) -> dict[int, int]:
 def main(argv=None) -> dict:
     """Fine-tune; returns ``scores`` (last validation), ``best``, ``step``, ``run`` (its folder)."""
     from vqa.answers import AnswerVocab
-    from vqa.train import epoch_order
+    from vqa.train import epoch_order, resolve_device
 
     from .optim import apply_bn_policy, build_optimisers
     from .step import autocast
