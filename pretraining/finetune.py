@@ -43,12 +43,13 @@ LABELS_FILE = "labels.json"
 @dataclass
 class FinetuneConfig:
     task: str = setting("vqa", "task", choices=tuple(TASKS.names()))
-    init: str | None = setting(None, "pre-training checkpoint (RUN/checkpoint.pt); its run folder gives vocab.txt")
+    init: str | None = setting(None, "pre-training checkpoint RUN/checkpoint.pt (required, no default); its run "
+                               "folder gives vocab.txt")
     from_scratch: bool = setting(False, "use --init's architecture and vocabulary but not its weights (Table 8)")
     data_dir: str | None = setting(None, "folder of the task's files (default: the synthetic corpus's vqa/, gqa/, snli_ve/)")
     corpus: str | None = setting(None, "synthetic corpus folder, when no --data-dir (default: built on first use)")
     images: str | None = setting(None, "image folder (default: the synthetic corpus's images/)")
-    shards: str | None = setting(None, "pre-resized image shards instead of image files (scripts/make_image_shards.py)")
+    shards: str | None = setting(None, "folder of pre-resized image shards (scripts/make_image_shards.py) (default: none, image files)")
     train_split: str | None = setting(None, "training split (default: the task's: train2014 / train / train)")
     val_split: str | None = setting(None, "validation split (default: val2014 / val / dev; 'none': no validation)")
     train_fraction: float = setting(1.0, "train on this fraction of the training examples (a seeded subset)")

@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""Table 8 on the synthetic corpus: VQA fine-tuning on a fraction of the questions, pre-trained vs from scratch.
+"""Does pre-training transfer? Table 8's comparison on the synthetic corpus, on a CPU.
+
+VQA fine-tuning on a fraction of the synthetic questions, pre-trained vs from scratch:
 
     python scripts/transfer_check.py --out runs/transfer --fraction 0.1 --seeds 0 1 2 [--init RUN/checkpoint.pt]
 
