@@ -72,13 +72,9 @@ def fit_size(h: int, w: int, canvas: tuple[int, int]) -> tuple[int, int]:
 
 def parse_canvas(value) -> tuple[int, int]:
     """``"384x640"`` or a (H, W) pair -> (height, width)."""
-    if isinstance(value, (tuple, list)):
-        h, w = value
-    else:
-        try:
-            h, w = (int(v) for v in str(value).lower().split("x"))
-        except ValueError:
-            raise ValueError(f"image size {value!r} must be HxW, e.g. 384x640") from None
+    from features.grid_presets import parse_size
+
+    h, w = value if isinstance(value, (tuple, list)) else parse_size(str(value))
     if h < 8 or w < 8:
         raise ValueError(f"image size {h}x{w} is too small (at least 8x8)")
     return int(h), int(w)
