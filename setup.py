@@ -13,7 +13,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["vln", "vln.*", "envs", "envs.*", "agents", "agents.*", "features", "features.*",
                                     "vlcorpus", "vlcorpus.*", "training", "training.*", "captioning",
-                                    "captioning.*", "vqa", "vqa.*"]),
+                                    "captioning.*", "vqa", "vqa.*", "pretraining", "pretraining.*"]),
     package_data={"vln.replay": ["static/*"]},
     install_requires=[
         # torch/torchvision: the one pair that installs from this machine's local wheels.
@@ -32,6 +32,9 @@ setup(
         "regex>=2023.0",
         "pycocoevalcap>=1.2",  # BLEU of the speaker (and the captioning metrics)
         "filelock>=3.12",  # build locks of shared caches (vln/locks.py)
+        # WordPiece of CLIP-ViLp (pretraining/wordpiece.py); pinned: the deterministic-training
+        # workaround there depends on the trainer's internals (huggingface/tokenizers#1794)
+        "tokenizers==0.23.3",
     ],
     extras_require={
         # playwright drives Debian's /usr/bin/chromium in the replay viewer's browser test

@@ -5,7 +5,8 @@ Tags (the same in every run, so runs overlay in TensorBoard):
 
 * ``train/<loss name>``: the mean of each value returned by the training step over the last
   ``log_every`` iterations (``train/loss_ml``, ``train/loss_vqa`` ...);
-* ``perf/iters_per_s``: training iterations per second since the run (re)started;
+* ``perf/iters_per_s``: training iterations per second since the run (re)started, and
+  ``perf/<item>_per_s`` (``perf/pairs_per_s``) when each iteration handles a known number of items;
 * ``<split>/<metric>`` for validation results (:meth:`TrainLog.metrics`);
 * ``hparams``: a text table of the settings, written once when a run starts fresh.
 """
@@ -35,15 +36,19 @@ class TrainLog:
             are purged so that curves do not fold back.
         log_every: iterations between ``train/*`` scalars and a log line.
         progress: show the tqdm bar (iterations and it/s).
+        items_per_iter: items (image-text pairs, samples) per iteration: their rate is logged as
+            ``perf/<item>_per_s`` and shown on the bar (0: not logged).
+        item: the items' name.
     """
 
     def __init__(self, logdir: str | os.PathLike, total: int, start: int = 0, log_every: int = 100,
-                 progress: bool = True):
+                 progress: bool = True, items_per_iter: int = 0, item: str = "items"):
         from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when logging
 
         self.writer = SummaryWriter(str(logdir), purge_step=start or None)
         self.total, self.start, self.log_every = total, start, max(1, int(log_every))
         self.bar = tqdm(total=total, initial=start, disable=not progress, unit="it", dynamic_ncols=True)
+        self.items_per_iter, self.item = int(items_per_iter), item
         self._sums: dict[str, float] = {}
         self._n = 0
         self._t0 = time.perf_counter()
@@ -70,8 +75,15 @@ class TrainLog:
         for k, v in means.items():
             self.writer.add_scalar(f"train/{k}", v, iteration)
         self.writer.add_scalar("perf/iters_per_s", rate, iteration)
-        self.bar.set_postfix({k: f"{v:.3f}" for k, v in means.items() if k.startswith("loss")})
-        logger.info("iter %d  %s  %.2f it/s", iteration, "  ".join(f"{k} {v:.4f}" for k, v in means.items()), rate)
+        shown = {k: f"{v:.3f}" for k, v in means.items() if k.startswith("loss")}
+        items = ""
+        if self.items_per_iter:
+            self.writer.add_scalar(f"perf/{self.item}_per_s", rate * self.items_per_iter, iteration)
+            shown[f"{self.item}/s"] = f"{rate * self.items_per_iter:.1f}"
+            items = f"  {rate * self.items_per_iter:.1f} {self.item}/s"
+        self.bar.set_postfix(shown)
+        logger.info("iter %d  %s  %.2f it/s%s", iteration, "  ".join(f"{k} {v:.4f}" for k, v in means.items()), rate,
+                    items)
         self._sums, self._n = {}, 0
         return means
 

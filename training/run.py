@@ -11,6 +11,9 @@ A run folder holds::
 
 Whether a run is fresh or resumed is decided by ``latest.pt`` alone: it is written atomically,
 so it is either a complete state or absent.
+
+Under torchrun every process opens the same folder; only the one built with ``writer=True``
+(rank 0) writes anything, the others read (every rank resumes from the same ``latest.pt``).
 """
 from __future__ import annotations
 
@@ -36,11 +39,14 @@ class RunDir:
     Args:
         path: the folder.
         fmt: the checkpoint format tag of this trainer family (training.checkpoint.FORMAT).
+        writer: this process writes (``params.json``, checkpoints); False on ranks other than 0,
+            whose writes are skipped (the methods return None).
     """
 
-    def __init__(self, path: str | os.PathLike, fmt: str = FORMAT):
+    def __init__(self, path: str | os.PathLike, fmt: str = FORMAT, writer: bool = True):
         self.path = Path(path)
         self.fmt = fmt
+        self.writer = writer
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -84,18 +90,22 @@ class RunDir:
             raise ConfigMismatchError(f"{self.path} is at iteration {done} already, beyond {flag} {target}: "
                                       f"give {flag} {done} or more to resume it (more trains longer)")
 
-    def write_params(self, cfg) -> Path:
+    def write_params(self, cfg) -> Path | None:
+        if not self.writer:
+            return None
         self.path.mkdir(parents=True, exist_ok=True)
         return write_params(self.params_path, cfg)
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, path: Path, tensors: dict, meta: dict) -> Path:
+    def save(self, path: Path, tensors: dict, meta: dict) -> Path | None:
+        if not self.writer:
+            return None
         return save_checkpoint(path, tensors, meta, fmt=self.fmt)
 
-    def save_latest(self, tensors: dict, meta: dict) -> Path:
+    def save_latest(self, tensors: dict, meta: dict) -> Path | None:
         return self.save(self.latest_path, tensors, meta)
 
-    def save_best(self, name: str, tensors: dict, meta: dict) -> Path:
+    def save_best(self, name: str, tensors: dict, meta: dict) -> Path | None:
         return self.save(self.best_path(name), tensors, meta)
 
     def load_latest(self, map_location="cpu") -> tuple[dict, dict]:

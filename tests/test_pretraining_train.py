@@ -1,0 +1,54 @@
+"""scripts/pretrain.py end to end on a tiny corpus: run folder, TensorBoard tags, exact resume."""
+import json
+
+import pytest
+import torch
+
+from vl_helpers import small_corpus, small_world  # noqa: F401 - fixtures
+
+
+def tiny_args(corpus, clip, out, *extra):
+    return ["--encoder", str(clip["spec"]), "--weights", str(clip["safetensors"]), "--data", "synthetic",
+            "--data-dir", str(corpus), "--out", str(out), "--size", "tiny", "--canvas", "64x96", "--batch-size", "8",
+            "--num-cells", "4", "--vocab-size", "200", "--min-answer-count", "1", "--qa-from-epoch", "0",
+            "--epochs", "2", "--dropout", "0", "--workers", "0", "--threads", "1", "--no-progress",
+            "--eval-pairs", "16", "--log-every", "1", *extra]
+
+
+def test_pretrain_writes_a_run_and_resumes_exactly(small_corpus, tiny_clip_rn, tmp_path):  # noqa: F811
+    from pretraining.train import FORMAT, main
+    from training.checkpoint import load_checkpoint
+
+    _, corpus, _ = small_corpus
+    whole = main(tiny_args(corpus, tiny_clip_rn, tmp_path / "whole", "--steps", "4"))
+    assert whole["step"] == 4 and 0 <= whole["val"]["itm_acc"] <= 1 and whole["val"]["masked"] > 0
+    run = tmp_path / "whole"
+    for name in ("params.json", "vocab.txt", "answers.json", "latest.pt", "checkpoint.pt"):
+        assert (run / name).is_file(), name
+    params = json.loads((run / "params.json").read_text())
+    assert params["size"] == "tiny" and params["batch_size"] == 8
+
+    main(tiny_args(corpus, tiny_clip_rn, tmp_path / "split", "--steps", "2", "--per-device-batch", "4"))
+    main(tiny_args(corpus, tiny_clip_rn, tmp_path / "split", "--steps", "4", "--per-device-batch", "8"))  # resumed, no accumulation
+    a, meta_a = load_checkpoint(run / "latest.pt", fmt=FORMAT)
+    b, meta_b = load_checkpoint(tmp_path / "split" / "latest.pt", fmt=FORMAT)
+    assert meta_a["step"] == meta_b["step"] == 4
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_pretrain_input_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pretraining.train import main
+    from training.config import ConfigMismatchError
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "pretrain.py"
+    proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "run"), "--data", "lxmert",
+                           "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "needs --images DIR" in proc.stderr
+    with pytest.raises(ConfigMismatchError, match="not a multiple of --per-device-batch 4"):
+        main(["--out", str(tmp_path / "run"), "--batch-size", "10", "--per-device-batch", "4"])
