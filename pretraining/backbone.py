@@ -21,6 +21,8 @@ import torch
 
 from vln.errors import VLNError
 
+from .images import normalize
+
 BN_POLICIES = ("frozen", "train", "sync")
 
 
@@ -49,8 +51,6 @@ class GridBackbone(torch.nn.Module):
         self.stride = int(spec.grid_stride)
         self.weights, self.weights_sha256 = encoder.weights, encoder.weights_sha256
         self.random_weights = encoder.random_weights
-        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1) * 255.0, persistent=False)
-        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1) * 255.0, persistent=False)
         self.bn_policy = "train"
 
     def set_bn_policy(self, policy: str) -> None:
@@ -76,23 +76,13 @@ class GridBackbone(torch.nn.Module):
         """Cells (rows, columns) of an input of ``height`` x ``width`` pixels."""
         return height // self.stride, width // self.stride
 
-    def normalize(self, images: torch.Tensor, sizes: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, 3, H, W) pixels in [0, 255] -> the encoder's normalised input; with ``sizes`` (B, 2)
-        (the (h, w) of each image's content in the top-left corner) the padding is exactly 0 (the
-        mean colour), as the original pre-training code padded."""
-        x = (images.float() - self.mean) / self.std
-        if sizes is not None:
-            rows = torch.arange(x.shape[2], device=x.device)
-            cols = torch.arange(x.shape[3], device=x.device)
-            sizes = sizes.to(x.device)
-            inside = (rows[None, :, None] < sizes[:, 0, None, None]) & (cols[None, None, :] < sizes[:, 1, None, None])
-            x = x * inside[:, None]
-        return x
-
     def forward(self, images: torch.Tensor, sizes: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 3, H, W) RGB pixels in [0, 255] (uint8 or float), optional (B, 2) content sizes ->
         (B, grid_dim, H / 32, W / 32) cells."""
-        x = self.normalize(images, sizes)
+        if sizes is None:
+            sizes = torch.tensor(images.shape[-2:]).expand(images.shape[0], 2)
+        # the encoder's mean / std, padding outside each image's content exactly 0 (the mean colour)
+        x = normalize(images, sizes, (self.spec.mean, self.spec.std))
         if x.is_cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.trunk.forward_intermediates(x, indices=1, intermediates_only=True)["image_intermediates"][-1]

@@ -12,6 +12,9 @@ An example (:meth:`PretrainExamples.__getitem__`), stacked by ``torch.utils.data
     itm_label () int64 (1: the pair's own sentence, 0: another image's)
     qa_target (A,) float32 soft answer scores   qa_valid () bool (a question with an answer in the table)
     images (3, H, W) uint8   image_sizes (2,) int64 (content h, w)   cell_seeds () int64
+
+or, from a store of precomputed cells (:class:`pretraining.cells.StoreCells`), ``cells`` (C, h, w)
+float32 and ``cell_mask`` (h, w) bool in place of ``images`` and ``image_sizes``.
 """
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ class PretrainExamples(Dataset):
         pairs: :class:`pretraining.pairs.Pairs` (``pairs[i]`` has ``image_id``, ``text`` and
             ``labels``: ``{answer: score}`` for a question, None for a caption; ``pairs.image_of``
             (N,) the image index of each pair).
-        images: ``images[image_id] -> ((3, H, W) uint8, (h, w))``, every image the same canvas.
+        images: ``images[image_id] -> ((3, H, W) uint8, (h, w))``, every image the same canvas, or
+            a :class:`pretraining.cells.StoreCells`.
         tokenizer: WordPiece (``encode(texts) -> (ids, mask)``, ``special_ids``, ``mask_id``, ``vocab_size``).
         answers: the answer table (``ans2label``), or None (no QA).
         seed: the run's seed.
@@ -64,15 +68,18 @@ class PretrainExamples(Dataset):
         if pair.labels and self.answers is not None:
             for label, score in self.answers.targets(pair.labels).items():
                 target[label] = score
-        pixels, size = self.images[pair.image_id]
+        visual, extent = self.images[pair.image_id]
+        if getattr(self.images, "kind", "images") == "cells":
+            visual = {"cells": visual, "cell_mask": extent}
+        else:
+            visual = {"images": visual, "image_sizes": torch.tensor(extent, dtype=torch.int64)}
         return {"input_ids": inputs, "attention_mask": mask.long(), "mlm_labels": labels,
                 "itm_label": torch.tensor(int(partner is None)), "qa_target": target,
-                "qa_valid": torch.tensor(bool(target.sum() > 0)), "images": pixels,
-                "image_sizes": torch.tensor(size, dtype=torch.int64),
+                "qa_valid": torch.tensor(bool(target.sum() > 0)), **visual,
                 "cell_seeds": torch.randint(2**62, (), generator=g)}
 
 
-MODEL_KEYS = ("input_ids", "attention_mask", "images", "image_sizes", "cell_seeds")
+MODEL_KEYS = ("input_ids", "attention_mask", "images", "image_sizes", "cells", "cell_mask", "cell_seeds")
 
 
 def to_device(batch: dict, device: torch.device) -> dict:

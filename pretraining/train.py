@@ -1,5 +1,6 @@
-"""CLIP-ViLp pre-training (MLM + ITM + QA) on the synthetic corpus or LXMERT-format data, one
-process or many under torchrun.
+"""Pre-train CLIP-ViLp (MLM + ITM + QA over text tokens and CLIP ResNet grid cells, backbone trained).
+
+On the synthetic corpus or LXMERT-format data, one process or many under torchrun.
 
 Reads top to bottom: settings, distributed setup, run folder, data (pairs, WordPiece, answer
 table, examples, the resumable sampler), model and optimisers, resume, the loop, evaluation,
@@ -25,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from training.checkpoint import restore_rng_state, rng_state
 from training.config import ConfigMismatchError, parse_config, setting
-from training.distributed import DistInfo, barrier, gather_to_all, init_distributed, shutdown
+from training.distributed import DistInfo, all_reduce_sum, barrier, gather_to_all, init_distributed, shutdown
 from training.logging import TrainLog
 from training.run import LatestPolicy, RunDir, run_name
 from training.sampler import ResumableDistributedSampler
@@ -52,14 +53,17 @@ class PretrainConfig:
     train_files: str | None = setting(None, "lxmert: comma-separated training JSON files (default: mscoco_train.json)")
     val_files: str | None = setting(None, "lxmert: comma-separated held-out JSON files (default: mscoco_minival.json; "
                                     "'none' for no evaluation)")
-    images: str | None = setting(None, "lxmert: the image folder (every img_id's file, any depth)")
-    shards: str | None = setting(None, "read pre-resized image shards from this folder instead of image files")
+    images: str | None = setting(None, "lxmert: the image folder (every img_id's file, any depth) (default: none, --shards)")
+    shards: str | None = setting(None, "read pre-resized image shards from this folder (default: none, image files)")
+    features: str | None = setting(None, "precomputed grid cells instead of images (no backbone): an image grid store "
+                                   "folder, or synthetic_semantic_grid (default: none, images through --encoder)")
     canvas: str = setting("384x640", "HxW every image is resized into (aspect kept, zero-padded)")
     out: str | None = setting(None, "run folder (default: runs/pretrain__<encoder>__<seed>__<time>); an existing one resumes")
     size: str = setting("base", "Transformer size (base: BERT-base)", choices=tuple(SIZES))
     vocab: str | None = setting(None, "a BERT vocab.txt (default: a WordPiece vocabulary trained on the training text)")
     vocab_size: int = setting(30522, "size of a trained vocabulary (at most)")
-    bert_init: str | None = setting(None, "folder of BERT weights (Hugging Face names) initialising the Transformer")
+    bert_init: str | None = setting(None, "folder of BERT weights (Hugging Face names) initialising the Transformer (default: none, "
+                                     "BERT's random initialisation)")
     ans2label: str | None = setting(None, "answer table file ({answer: label}) (default: answers of the QA sentences)")
     min_answer_count: int = setting(9, "answers seen this often in the QA sentences form the table")
     epochs: int = setting(20, "epochs (the backbone's milestones and --qa-from-epoch count in them)")
@@ -120,13 +124,17 @@ def load_pairs(cfg: PretrainConfig):
         val = synthetic_pairs(cfg.data_dir, "val") if cfg.val_files != "none" else None
         index = {**train.image_index(), **(val.image_index() if val is not None else {})}
     else:
-        if not cfg.images and not cfg.shards:
-            raise ConfigMismatchError("--data lxmert needs --images DIR (image files) or --shards DIR")
+        if not cfg.images and not cfg.shards and not cfg.features:
+            raise ConfigMismatchError("--data lxmert needs --images DIR (image files), --shards DIR or --features STORE")
         index = index_images(cfg.images) if cfg.images else None
         train = lxmert_pairs(_files(cfg.data_dir, cfg.train_files, "mscoco_train.json"), images=index)
         val = None if cfg.val_files == "none" else lxmert_pairs(
             _files(cfg.data_dir, cfg.val_files, "mscoco_minival.json"), images=index)
-    if cfg.shards:
+    if cfg.features:
+        from .cells import StoreCells, cell_store_path
+
+        images = StoreCells(cell_store_path(cfg.features, cfg.data_dir if cfg.data == "synthetic" else None))
+    elif cfg.shards:
         from .shards import ShardImages
 
         images = ShardImages(cfg.shards)
@@ -170,7 +178,9 @@ def checkpoint_state(model, optimisers, info: DistInfo) -> dict:
 
 def main(argv=None) -> dict:
     """Pre-train; returns the final held-out figures (``val``) and the last training means (``train``)."""
-    cfg, given = parse_config(PretrainConfig, argv, __doc__.splitlines()[0])
+    from vln.cli import first_line
+
+    cfg, given = parse_config(PretrainConfig, argv, first_line(__doc__))
     info = init_distributed(cfg.device)
     try:
         return _train(cfg, given, info)
@@ -200,8 +210,9 @@ def _train(cfg: PretrainConfig, given: set, info: DistInfo) -> dict:
 
     # ---------------------------------------------------------------- model, optimisers
     torch.manual_seed(cfg.seed)
-    model = build_model(tokenizer.vocab_size, len(answers), cfg.size, cfg.encoder, cfg.weights,
-                        dropout=cfg.dropout, pad_id=tokenizer.pad_id)
+    model = build_model(tokenizer.vocab_size, len(answers), cfg.size, None if cfg.features else cfg.encoder,
+                        cfg.weights, grid_dim=getattr(images, "channels", None), dropout=cfg.dropout,
+                        pad_id=tokenizer.pad_id)
     if cfg.bert_init:
         from .bert_init import load_bert_weights
 
@@ -216,12 +227,12 @@ def _train(cfg: PretrainConfig, given: set, info: DistInfo) -> dict:
         tensors, meta = run.load_latest(map_location=info.device)
         model.load_state_dict(tensors["model"])
         optimisers.load_state_dict(tensors["optimisers"])
+        step = int(meta["step"])
         rng = tensors["rng"].get(f"rank{info.rank}")
         if rng is not None and meta.get("world_size") == info.world_size:
             restore_rng_state(rng, info.device)
         else:  # another number of processes: data order and masks still resume exactly (they are seeded per example)
             torch.manual_seed(cfg.seed + 1000 * (step + 1) + info.rank)
-        step = int(meta["step"])
         if meta.get("global_batch") != cfg.batch_size:
             raise ConfigMismatchError(f"{run.latest_path} was trained with a global batch of {meta.get('global_batch')}")
         run.check_iterations(step, total_steps, "--steps")
@@ -276,8 +287,9 @@ def _train(cfg: PretrainConfig, given: set, info: DistInfo) -> dict:
                 last_means = log.step(step, values) or last_means
             if cfg.eval_every and step % cfg.eval_every == 0 and step < total_steps:
                 val_scores = run_eval(step, log)
-            barrier(info)
-            if policy.due(step) or step == total_steps:
+            # every rank takes part in writing (the random states are gathered): decide together
+            due = all_reduce_sum([float(policy.due(step))], info)[0] > 0
+            if due or step == total_steps:
                 meta = {"step": step, "epoch": step // steps_per_epoch,
                         "epoch_samples": (step % steps_per_epoch) * cfg.batch_size,
                         "world_size": info.world_size, "global_batch": cfg.batch_size}

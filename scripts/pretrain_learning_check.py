@@ -1,6 +1,5 @@
 #!/usr/bin/env python
-"""Pre-train on the synthetic corpus on a CPU and compare held-out ITM / MLM accuracy with chance
-and the unigram baseline (pretraining/learning_check.py)."""
+"""Pre-train on the synthetic corpus on a CPU; compare held-out ITM / MLM accuracy with chance and the unigram baseline."""
 import logging
 import sys
 from pathlib import Path

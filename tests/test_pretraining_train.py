@@ -35,3 +35,20 @@ def test_pretrain_writes_a_run_and_resumes_exactly(small_corpus, tiny_clip_rn, t
     assert meta_a["step"] == meta_b["step"] == 4
     for k, v in a["model"].items():
         torch.testing.assert_close(b["model"][k], v, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_pretrain_input_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pretraining.train import main
+    from training.config import ConfigMismatchError
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "pretrain.py"
+    proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "run"), "--data", "lxmert",
+                           "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "needs --images DIR" in proc.stderr
+    with pytest.raises(ConfigMismatchError, match="not a multiple of --per-device-batch 4"):
+        main(["--out", str(tmp_path / "run"), "--batch-size", "10", "--per-device-batch", "4"])

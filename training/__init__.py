@@ -12,6 +12,10 @@ Modules::
     training.run         RunDir: the run folder (params.json, latest.pt, best_<name>.pt, tb/),
                          fresh or resumed; LatestPolicy: latest.pt every N iterations or M minutes
     training.logging     TrainLog: TensorBoard under fixed tags, hparams once, a progress bar with it/s
+                         (and items/s: pairs, samples)
+    training.sampler     ResumableDistributedSampler: DistributedSampler's order, resumable mid-epoch
+    training.distributed init_distributed (torchrun's environment -> process group, device), all-reduce
+                         and gather helpers that are no-ops in one process; RunDir(writer=rank == 0)
 
 A trainer, top to bottom (see ``tests/toy_trainer.py`` for a complete one)::
 
