@@ -1,7 +1,7 @@
 """Does pre-training transfer? Table 8's comparison on the synthetic corpus, on a CPU.
 
-One pre-training run (:mod:`pretraining.learning_check`'s CPU budget: a small CLIP ResNet from random
-weights, Transformer ``small``, 96 x 128 images), or ``--init`` an existing one; then, for each seed,
+One pre-training run (:mod:`pretraining.learning_check`'s CPU budget with ``--backbone``: a small CLIP
+ResNet from random weights trained on 96 x 128 images, Transformer ``small``), or ``--init`` an existing one; then, for each seed,
 VQA fine-tuning on the same seeded fraction of the synthetic VQA training questions from two starts
 at the same budget (steps, batch, learning rates):
 
@@ -62,8 +62,8 @@ def main(argv=None) -> dict:
     corpus = ["--corpus", args.corpus] if args.corpus else []
     init = args.init
     if init is None:
-        pretrain_check(["--out", str(out / "pretrain"), "--steps", str(args.pretrain_steps),
-                        *(["--data-dir", args.corpus] if args.corpus else [])])
+        pretrain_check(["--out", str(out / "pretrain"), "--backbone", *(["--data-dir", args.corpus] if args.corpus else []),
+                        "--", "--steps", str(args.pretrain_steps)])  # fine-tuning trains the backbone on images
         init = str(out / "pretrain" / "run" / "checkpoint.pt")
     rows = []
     for seed in args.seeds:
