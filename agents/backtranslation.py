@@ -159,8 +159,8 @@ class BackTranslationTask:
         t, cfg = self.trainer, self.trainer.cfg
         t.optimizer.zero_grad(set_to_none=True)
         il_batch = t.sampler.next()
-        rl_batch = t.sampler.next() if cfg.feedback == "sample" else None
-        real = t.follower_step(t.nav, il_batch, rl_batch, cfg.ml_weight)
+        rl_batch = t.sampler.next() if cfg.feedback == "sample" and cfg.il_feedback == "teacher" else None
+        real = t.follower_step(t.nav, il_batch, rl_batch, cfg.ml_weight, env_mask=t.real_env_mask(len(il_batch)))
         (real["loss_ml"] + real["loss_rl"]).backward()
         idx, mask = self.augmented_batch()
         aug = t.follower_step(self.aug_nav, idx, idx, cfg.aug_ml_weight, env_mask=mask)

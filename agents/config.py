@@ -28,6 +28,8 @@ class TrainConfig:
     ml_weight: float | None = field(default=None, metadata={"help": "IL weight (default 0.2 R2R, 0.4 RxR)"})
     aug_ml_weight: float = field(default=0.6, metadata={"help": "IL weight on speaker-labelled augmented batches (bt)"})
     feedback: str = field(default="sample", metadata={"help": "'sample' = IL + A2C, 'teacher' = IL only", "choices": ("sample", "teacher")})
+    il_feedback: str = field(default="teacher", metadata={"help": "how the IL batch moves: 'teacher' forcing (EnvDrop), or 'sample' from the policy with the shortest-path action to the goal as the label at each visited viewpoint (with --feedback sample the A2C loss comes from the same rollout: one rollout per batch)", "choices": ("teacher", "sample")})
+    follower_env_dropout: float = field(default=0.0, metadata={"help": "environmental dropout rate on the real training batches (one mask per episode, see --env-dropout-per; 0: off, as EnvDrop)"})
     gamma: float = field(default=0.9, metadata={"help": "discount of the A2C returns"})
     entropy_coef: float = field(default=0.01, metadata={"help": "entropy bonus"})
     hidden: int = field(default=512, metadata={"help": "follower/speaker LSTM hidden size (EnvDrop 512)"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from vln.tokenizers import check_tokenizer, read_vocab, write_vocab
 
 from . import data as D
 from .bank import FeatureBank
+from .envdrop import EnvDropout
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .follower import Follower, FollowerConfig
@@ -98,6 +100,8 @@ class Trainer:
             word_embedding=cfg.word_embedding, hidden=cfg.hidden, action_embedding=cfg.action_embedding,
             dropout=cfg.dropout, feature_dropout=cfg.feature_dropout)).to(self.device)
         self.optimizer = torch.optim.RMSprop(self.follower.parameters(), lr=cfg.lr)
+        rate = cfg.follower_env_dropout if self.bank.dim else 0.0
+        self.real_env_dropout = EnvDropout(rate, cfg.env_dropout_per) if rate > 0 else None
         self.sampler = EpisodeSampler(len(self.train_world.episodes), cfg.batch_size, cfg.seed)
         self.nav = NavBatch(self.train_world, cfg.batch_size)
         self.evaluators = {s: Evaluator(w.navgraph, w.episodes) for s, w in self.val_worlds.items()
@@ -132,22 +136,42 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def follower_step(self, nav: NavBatch, il_episodes: np.ndarray, rl_episodes, ml_weight: float,
                       env_mask=None, bank: FeatureBank | None = None) -> dict:
-        """IL (teacher forcing) on one batch, then A2C on another (``feedback="sample"``).
+        """IL on one batch, then A2C on another (``feedback="sample"``).
 
-        Returns the weighted loss tensors (``loss_ml``, ``loss_rl``) and RL statistics.
+        The IL batch is teacher-forced (``il_feedback="teacher"``, EnvDrop), or sampled from the
+        policy with the teacher's action at each visited viewpoint as the label
+        (``il_feedback="sample"``); then the A2C loss comes from that same rollout and
+        ``rl_episodes`` is not used. Returns the weighted loss tensors (``loss_ml``, ``loss_rl``)
+        and RL statistics.
         """
         cfg = self.cfg
         bank = self.bank if bank is None else bank
+        rl_on = cfg.feedback == "sample"
+        out = {"loss_rl": torch.zeros((), device=self.device)}
         nav.reset_envs(np.arange(len(il_episodes)), il_episodes)
+        if cfg.il_feedback == "sample":
+            r = rollout(self.follower, bank, nav, "sample", il=True, rl=rl_on, env_mask=env_mask,
+                        gamma=cfg.gamma, entropy_coef=cfg.entropy_coef)
+            out["loss_ml"] = r.loss_il * ml_weight
+            if rl_on:
+                out["loss_rl"] = r.loss_rl
+                out.update({k: torch.tensor(v) for k, v in r.stats.items()})
+            return out
         il = rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask)
-        out = {"loss_ml": il.loss_il * ml_weight, "loss_rl": torch.zeros((), device=self.device)}
-        if cfg.feedback == "sample":
+        out["loss_ml"] = il.loss_il * ml_weight
+        if rl_on:
             nav.reset_envs(np.arange(len(rl_episodes)), rl_episodes)
             rl = rollout(self.follower, bank, nav, "sample", rl=True, env_mask=env_mask,
                          gamma=cfg.gamma, entropy_coef=cfg.entropy_coef)
             out["loss_rl"] = rl.loss_rl
             out.update({k: torch.tensor(v) for k, v in rl.stats.items()})
         return out
+
+    def real_env_mask(self, batch_size: int):
+        """(B, D) environmental-dropout mask for a batch of real episodes (``follower_env_dropout``), or None."""
+        if self.real_env_dropout is None:
+            return None
+        return self.real_env_dropout.sample(batch_size, self.bank.dim, self.device)
 
     def train_iteration(self) -> dict:
         """One optimiser step; returns float losses for logging."""
@@ -156,8 +180,9 @@ class Trainer:
             return self.task.train_iteration()
         self.optimizer.zero_grad(set_to_none=True)
         il_batch = self.sampler.next()
-        rl_batch = self.sampler.next() if self.cfg.feedback == "sample" else None
-        parts = self.follower_step(self.nav, il_batch, rl_batch, self.cfg.ml_weight)
+        rl_batch = self.sampler.next() if self.cfg.feedback == "sample" and self.cfg.il_feedback == "teacher" else None
+        parts = self.follower_step(self.nav, il_batch, rl_batch, self.cfg.ml_weight,
+                                   env_mask=self.real_env_mask(len(il_batch)))
         loss = parts["loss_ml"] + parts["loss_rl"]
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.follower.parameters(), self.cfg.grad_clip)
@@ -241,7 +266,7 @@ class Trainer:
                 self.best[split] = {"value": v, "iter": self.iteration}
                 self.save(self.run.best_path(split))
         self.save(self.run.latest_path)
-        logger.info("iter %d: %s", self.iteration, "  ".join(
+        logger.info("iter %d (process CPU %.0f s): %s", self.iteration, time.process_time(), "  ".join(
             f"{k} {v:.4f}" if not isinstance(v, str) else f"{k} {v!r}" for k, v in metrics.items()))
         return metrics
 

@@ -11,6 +11,7 @@ from env_fixtures import FEATURE_DIM, write_data_root
 
 from agents.checkpoint import load_checkpoint
 from agents.config import TrainConfig
+from agents.sampler import EpisodeSampler
 from agents.trainer import Trainer
 
 # The toy store holds random features: training on them must be asked for, as a user would.
@@ -105,3 +106,30 @@ def test_defaults_match_envdrop():
     assert (cfg.batch_size, cfg.lr, cfg.gamma, cfg.entropy_coef, cfg.grad_clip) == (64, 1e-4, 0.9, 0.01, 40.0)
     assert (cfg.hidden, cfg.word_embedding, cfg.action_embedding, cfg.dropout, cfg.feature_dropout) == (512, 256, 64, 0.5, 0.3)
     assert (cfg.max_actions, cfg.aug_ml_weight, cfg.env_dropout, cfg.speaker_dropout) == (35, 0.6, 0.4, 0.6)
+
+
+def test_sampled_il_takes_one_batch_per_iteration_and_overfits(root, tmp_path):
+    """``il_feedback="sample"``: one sampled rollout per iteration carries both losses (the sampler
+    advances by one batch, not two), and IL against the teacher's action at the visited viewpoints
+    learns the handful of training episodes as teacher forcing does."""
+    cfg = make_cfg(root, tmp_path / "run", iters=150, eval_every=150, lr=3e-3, il_feedback="sample", dropout=0.0,
+                   feature_dropout=0.0, ml_weight=1.0)
+    trainer = Trainer(cfg)
+    losses = trainer.train_iteration()
+    one_batch = EpisodeSampler(trainer.sampler.n, cfg.batch_size, cfg.seed)
+    one_batch.next()
+    assert trainer.sampler.state_dict() == one_batch.state_dict()
+    assert losses["loss_ml"] > 0 and losses["loss_rl"] != 0.0 and "reward" in losses
+    history = trainer.train()
+    assert history[-1]["train/sr"] == 1.0, history
+
+
+def test_follower_env_dropout_masks_the_real_batches(root, tmp_path):
+    kw = dict(iters=1, lr=1e-3, dropout=0.0, feature_dropout=0.0, feedback="teacher")
+    plain = Trainer(make_cfg(root, tmp_path / "plain", **kw))
+    dropped = Trainer(make_cfg(root, tmp_path / "dropped", follower_env_dropout=0.5, **kw))
+    assert plain.real_env_mask(4) is None
+    mask = dropped.real_env_mask(4)
+    assert mask.shape == (4, dropped.bank.dim) and set(mask.unique().tolist()) <= {0.0, 2.0}
+    # same weights and batch; only the environmental-dropout mask differs
+    assert plain.train_iteration()["loss_ml"] != dropped.train_iteration()["loss_ml"]
