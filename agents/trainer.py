@@ -32,7 +32,7 @@ from .bank import FeatureBank
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .follower import Follower, FollowerConfig
-from .rollout import greedy_trajectories, rollout
+from .rollout import Speedups, greedy_trajectories, rollout
 from .sampler import EpisodeSampler
 
 logger = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class Trainer:
         self.nav = NavBatch(self.train_world, cfg.batch_size)
         self.evaluators = {s: Evaluator(w.navgraph, w.episodes) for s, w in self.val_worlds.items()
                            if all(len(e.path) > 1 for e in w.episodes)}
+        self.speedups = Speedups()  # how rollouts are computed (benches switch them off for their baseline)
         self.iteration = 0
         self.history: list[dict] = []
         self.best: dict[str, dict] = {}
@@ -134,19 +135,22 @@ class Trainer:
                       env_mask=None, bank: FeatureBank | None = None) -> dict:
         """IL (teacher forcing) on one batch, then A2C on another (``feedback="sample"``).
 
-        Returns the weighted loss tensors (``loss_ml``, ``loss_rl``) and RL statistics.
+        Returns the weighted loss tensors (``loss_ml``, ``loss_rl``) and RL statistics; the two
+        :class:`agents.rollout.RolloutResult` stay in ``self.last_rollouts`` (``"il"``, ``"rl"``).
         """
         cfg = self.cfg
         bank = self.bank if bank is None else bank
         nav.reset_envs(np.arange(len(il_episodes)), il_episodes)
-        il = rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask)
+        speed = vars(self.speedups)
+        il = rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask, **speed)
         out = {"loss_ml": il.loss_il * ml_weight, "loss_rl": torch.zeros((), device=self.device)}
         if cfg.feedback == "sample":
             nav.reset_envs(np.arange(len(rl_episodes)), rl_episodes)
             rl = rollout(self.follower, bank, nav, "sample", rl=True, env_mask=env_mask,
-                         gamma=cfg.gamma, entropy_coef=cfg.entropy_coef)
+                         gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, **speed)
             out["loss_rl"] = rl.loss_rl
             out.update({k: torch.tensor(v) for k, v in rl.stats.items()})
+        self.last_rollouts = {"il": il, "rl": rl if cfg.feedback == "sample" else None}
         return out
 
     def train_iteration(self) -> dict:
@@ -171,7 +175,7 @@ class Trainer:
             return self.task.evaluate()
         out = {}
         for split, world in self.val_worlds.items():
-            trajs = greedy_trajectories(self.follower, self.bank, world, self.cfg.batch_size)
+            trajs = greedy_trajectories(self.follower, self.bank, world, self.cfg.batch_size, speedups=self.speedups)
             if split in self.evaluators:
                 summary = self.evaluators[split].score(trajs).summary
                 for k in ("sr", "spl", "ndtw", "sdtw", "cls", "nav_error", "osr", "lengths"):
