@@ -15,6 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from envs.angles import ANGLE_FEATURE_SIZE
 
 from .attention import SoftDotAttention
+from .packed_lstm import packed_bilstm
 from .rows import Rows, drop_visual, dropout
 
 __all__ = ["AttnDecoder", "Critic", "Follower", "FollowerConfig", "InstructionEncoder", "drop_visual"]
@@ -56,12 +57,16 @@ class InstructionEncoder(nn.Module):
         self.bridge = nn.Linear(cfg.hidden, cfg.hidden)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor):
-        """tokens (B, L) int64, lengths (B,) -> ctx (B, L', 512), ctx padding mask (B, L') bool, (h0, c0)."""
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, split_steps: bool = True):
+        """tokens (B, L) int64, lengths (B,) -> ctx (B, L', 512), ctx padding mask (B, L') bool, (h0, c0).
+
+        ``split_steps``: run the LSTM with :func:`agents.packed_lstm.packed_bilstm` (the same
+        numbers as ``nn.LSTM``, a backward linear in the length on the CPU); False: ``nn.LSTM``.
+        """
         emb = self.drop(self.embedding(tokens))
         lengths_cpu = lengths.clamp(min=1).cpu()
         packed = pack_padded_sequence(emb, lengths_cpu, batch_first=True, enforce_sorted=False)
-        out, (h, c) = self.lstm(packed)
+        out, (h, c) = packed_bilstm(self.lstm, packed) if split_steps else self.lstm(packed)
         ctx, _ = pad_packed_sequence(out, batch_first=True)
         h_cat = torch.cat([h[0], h[1]], dim=1)
         c_cat = torch.cat([c[0], c[1]], dim=1)

@@ -56,9 +56,13 @@ class Speedups:
     Attributes:
         active_rows: compute each decoding step for the episodes still running only (the
             original computes all B rows until the last episode ends).
+        split_encoder: the instruction LSTM's packed steps split with one ``split``
+            (:mod:`agents.packed_lstm`), not sliced one by one as ``nn.LSTM`` does on the CPU,
+            whose backward pass is quadratic in the instruction length.
     """
 
     active_rows: bool = True
+    split_encoder: bool = True
 
     @classmethod
     def none(cls) -> "Speedups":
@@ -69,7 +73,7 @@ class Speedups:
 def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *, il: bool = False,
             rl: bool = False, env_mask: torch.Tensor | None = None, max_steps: int | None = None,
             gamma: float = 0.9, entropy_coef: float = 0.01, generator: torch.Generator | None = None,
-            active_rows: bool = True) -> RolloutResult:
+            active_rows: bool = True, split_encoder: bool = True) -> RolloutResult:
     """Roll the B episodes that ``nav`` was reset to until all stop or ``max_steps`` actions.
 
     Args:
@@ -83,6 +87,7 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
             until the last episode ends, as the original EnvDrop). The losses, gradients and
             sampled actions are the same either way (to float rounding): every random draw is
             still made for the whole batch (:mod:`agents.rows`).
+        split_encoder: see :class:`Speedups` (the same numbers either way).
     """
     if feedback not in FEEDBACKS:
         raise ValueError(f"feedback must be one of {FEEDBACKS}, got {feedback!r}")
@@ -93,7 +98,7 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
     tokens = torch.as_tensor(obs["instruction"], device=dev)
     lengths = torch.as_tensor(obs["instruction_length"][:, 0], device=dev)
     tokens = tokens[:, : int(lengths.max().clamp(min=1))]
-    ctx, ctx_mask, (h, c) = model.encoder(tokens, lengths)
+    ctx, ctx_mask, (h, c) = model.encoder(tokens, lengths, split_encoder)
     ended = np.zeros(B, dtype=bool)
     live = np.arange(B)  # the batch rows that h, c, ctx and the step tensors hold
     loss_il = torch.zeros((), device=dev)

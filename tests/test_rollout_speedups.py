@@ -78,3 +78,24 @@ def test_greedy_decoding_is_the_same_with_active_rows(trainer):
     fast = greedy_trajectories(trainer.follower, trainer.bank, world, 2, speedups=Speedups())
     slow = greedy_trajectories(trainer.follower, trainer.bank, world, 2, speedups=Speedups.none())
     assert fast == slow
+
+
+def test_packed_bilstm_equals_nn_lstm_outputs_and_gradients():
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from agents.packed_lstm import packed_bilstm
+
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(6, 5, batch_first=True, bidirectional=True)
+    x = torch.randn(4, 7, 6)
+    lengths = torch.tensor([3, 7, 1, 5])  # unsorted, one of length 1
+    results = []
+    for run in (lambda p: lstm(p), lambda p: packed_bilstm(lstm, p)):
+        lstm.zero_grad()
+        xg = x.clone().requires_grad_(True)
+        out, (h, c) = run(pack_padded_sequence(xg, lengths, batch_first=True, enforce_sorted=False))
+        padded = pad_packed_sequence(out, batch_first=True)[0]
+        (padded.pow(2).sum() + (h * torch.arange(5.0)).sum() + c.pow(3).sum()).backward()
+        results.append([padded, h, c, xg.grad] + [p.grad for p in lstm.parameters()])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
