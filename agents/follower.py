@@ -57,11 +57,13 @@ class InstructionEncoder(nn.Module):
         self.bridge = nn.Linear(cfg.hidden, cfg.hidden)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, split_steps: bool = True):
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, split_steps: bool = True, contiguous: bool = True):
         """tokens (B, L) int64, lengths (B,) -> ctx (B, L', 512), ctx padding mask (B, L') bool, (h0, c0).
 
         ``split_steps``: run the LSTM with :func:`agents.packed_lstm.packed_bilstm` (the same
         numbers as ``nn.LSTM``, a backward linear in the length on the CPU); False: ``nn.LSTM``.
+        ``contiguous``: return ctx in row-major memory (``pad_packed_sequence`` gives a transposed
+        view, which every attention step over it would copy again); the same numbers either way.
         """
         emb = self.drop(self.embedding(tokens))
         lengths_cpu = lengths.clamp(min=1).cpu()
@@ -72,7 +74,8 @@ class InstructionEncoder(nn.Module):
         c_cat = torch.cat([c[0], c[1]], dim=1)
         h0 = torch.tanh(self.bridge(h_cat))
         mask = torch.arange(ctx.shape[1], device=ctx.device)[None, :] >= lengths_cpu.to(ctx.device)[:, None]
-        return self.drop(ctx), mask, (h0, c_cat)
+        ctx = self.drop(ctx)  # the mask is drawn in ctx's memory layout, as before
+        return (ctx.contiguous() if contiguous else ctx), mask, (h0, c_cat)
 
 
 class AttnDecoder(nn.Module):

@@ -59,10 +59,13 @@ class Speedups:
         split_encoder: the instruction LSTM's packed steps split with one ``split``
             (:mod:`agents.packed_lstm`), not sliced one by one as ``nn.LSTM`` does on the CPU,
             whose backward pass is quadratic in the instruction length.
+        contiguous_context: the encoder's output made row-major once, not copied by every
+            attention step over it (``pad_packed_sequence`` returns a transposed view).
     """
 
     active_rows: bool = True
     split_encoder: bool = True
+    contiguous_context: bool = True
 
     @classmethod
     def none(cls) -> "Speedups":
@@ -73,7 +76,7 @@ class Speedups:
 def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *, il: bool = False,
             rl: bool = False, env_mask: torch.Tensor | None = None, max_steps: int | None = None,
             gamma: float = 0.9, entropy_coef: float = 0.01, generator: torch.Generator | None = None,
-            active_rows: bool = True, split_encoder: bool = True) -> RolloutResult:
+            active_rows: bool = True, split_encoder: bool = True, contiguous_context: bool = True) -> RolloutResult:
     """Roll the B episodes that ``nav`` was reset to until all stop or ``max_steps`` actions.
 
     Args:
@@ -87,7 +90,7 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
             until the last episode ends, as the original EnvDrop). The losses, gradients and
             sampled actions are the same either way (to float rounding): every random draw is
             still made for the whole batch (:mod:`agents.rows`).
-        split_encoder: see :class:`Speedups` (the same numbers either way).
+        split_encoder, contiguous_context: see :class:`Speedups` (the same numbers either way).
     """
     if feedback not in FEEDBACKS:
         raise ValueError(f"feedback must be one of {FEEDBACKS}, got {feedback!r}")
@@ -98,7 +101,7 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
     tokens = torch.as_tensor(obs["instruction"], device=dev)
     lengths = torch.as_tensor(obs["instruction_length"][:, 0], device=dev)
     tokens = tokens[:, : int(lengths.max().clamp(min=1))]
-    ctx, ctx_mask, (h, c) = model.encoder(tokens, lengths, split_encoder)
+    ctx, ctx_mask, (h, c) = model.encoder(tokens, lengths, split_encoder, contiguous_context)
     ended = np.zeros(B, dtype=bool)
     live = np.arange(B)  # the batch rows that h, c, ctx and the step tensors hold
     loss_il = torch.zeros((), device=dev)
