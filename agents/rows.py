@@ -62,7 +62,8 @@ def drop_visual(x: torch.Tensor, module: nn.Dropout, dim: int, rows: Rows | None
         return x
     p = module.p
     shape = (rows.batch if rows is not None else x.shape[0],) + tuple(x.shape[1:-1]) + (dim,)
-    mask = torch.rand(shape, device=x.device, dtype=x.dtype).ge_(p).to(x.dtype).mul_(1.0 / (1.0 - p))
-    if rows is not None:
-        mask = mask[rows.index]
+    draw = torch.rand(shape, device=x.device, dtype=x.dtype)
+    if rows is not None:  # the rows' part of the draw, before the arithmetic on it
+        draw = draw[rows.index]
+    mask = draw.ge_(p).to(x.dtype).mul_(1.0 / (1.0 - p))
     return torch.cat([x[..., :dim] * mask, x[..., dim:]], dim=-1)
