@@ -238,7 +238,7 @@ class NavWorld:
         if self.store is None:
             self.feature_dim = 0
             self.features = np.zeros((0, 36, 0), dtype=np.float32)
-            self.feature_bounds = (-1.0, 1.0)
+            self._feature_bounds = (-1.0, 1.0)
             return
         self.feature_dim = int(self.store.dim)
         index = self.store.index
@@ -255,10 +255,26 @@ class NavWorld:
                                   f"has no features for {len(missing)} viewpoints of split {self.cfg.split!r} "
                                   f"(first: scan {missing[0][0]}, viewpoint {missing[0][1]})")
         # Keep the table in memory when it fits comfortably (a memory map page-faults per step).
+        # A store is read once: the worlds of every split share its array (a TSV decodes once).
         table = self.store.as_array()
         self.features = np.ascontiguousarray(table) if table.nbytes < 4 << 30 else table
-        used = self.features[np.unique(self.feature_rows[self.feature_rows >= 0])]
-        self.feature_bounds = (float(np.floor(used.min())), float(np.ceil(used.max())))
+        self._feature_bounds = None
+
+    @property
+    def feature_bounds(self) -> tuple[float, float]:
+        """(floor of the minimum, ceiling of the maximum) of the features of this world's viewpoints.
+
+        Computed on first use (the Gymnasium observation space asks for it; training does not),
+        a few hundred rows at a time.
+        """
+        if self._feature_bounds is None:
+            rows = np.unique(self.feature_rows[self.feature_rows >= 0])
+            lo, hi = np.inf, -np.inf
+            for start in range(0, len(rows), 256):
+                block = self.features[rows[start:start + 256]]
+                lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+            self._feature_bounds = (float(np.floor(lo)), float(np.ceil(hi)))
+        return self._feature_bounds
 
     def set_instructions(self, episodes: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> None:
         """Replace the encoded instructions of ``episodes`` (a speaker's output in back-translation).
