@@ -103,8 +103,9 @@ class EnvConfig:
     scans_dir: str | os.PathLike | None = None
 
 
-def build_tokenizer(cfg: EnvConfig, data_dir: Path, graph):
-    """The tokenizer of ``cfg``: given, read from a vocab file, or built from the train split."""
+def build_tokenizer(cfg: EnvConfig, data_dir: Path, graph, train_episodes=None):
+    """The tokenizer of ``cfg``: given, read from a vocab file, or built from the train split
+    (``train_episodes`` when the caller has read it already)."""
     from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
 
     cls = MultilingualTokenizer if cfg.dataset == "rxr" else R2RTokenizer
@@ -116,7 +117,7 @@ def build_tokenizer(cfg: EnvConfig, data_dir: Path, graph):
     # No vocabulary yet: build one from the train split with the given splitter (or the default).
     splitter = tok if tok is not None else cls(encoding_length=cfg.max_instruction_length)
     kw = {"language": cfg.language} if cfg.dataset == "rxr" else {}
-    train = load_split(cfg.dataset, data_dir, "train", **kw)
+    train = train_episodes if train_episodes is not None else load_split(cfg.dataset, data_dir, "train", **kw)
     return splitter.with_vocab(splitter.build_vocab([e.instruction for e in train]))
 
 
@@ -173,7 +174,8 @@ class NavWorld:
         if not self.episodes:
             raise ValueError(f"{cfg.dataset} split {cfg.split!r} in {self.data_dir} holds no episodes")
         self.instr_ids = np.array([e.instr_id for e in self.episodes], dtype=object)  #: (E,) str, by episode index
-        self.tokenizer = build_tokenizer(cfg, self.data_dir, self.navgraph)
+        own_train = self.episodes if episodes is None and cfg.split == "train" else None  # read once
+        self.tokenizer = build_tokenizer(cfg, self.data_dir, self.navgraph, own_train)
         self._build_graph_tables()
         self._build_instructions()
         self.store = open_features(cfg.features, self.data_dir)
