@@ -131,7 +131,7 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
             env_action = teacher.astype(np.int64)
         else:
             if feedback == "sample":
-                dist = torch.distributions.Categorical(logits=logits)
+                dist = torch.distributions.Categorical(logits=logits, validate_args=False)  # checks cost per step
                 a = sample_actions(dist.probs, rows, generator)
             else:
                 a = logits.argmax(dim=1)
