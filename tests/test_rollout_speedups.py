@@ -26,7 +26,7 @@ def trainer(tmp_path_factory):
     return Trainer(cfg)
 
 
-def one_iteration(trainer: Trainer, speedups: Speedups, snap) -> dict:
+def one_iteration(trainer: Trainer, speedups: Speedups, snap, env_mask=None) -> dict:
     """IL batch + A2C batch from the snapshot ``snap``: losses, per-episode losses, grads, paths, RNG."""
     weights, rng = snap
     trainer.follower.load_state_dict(weights)
@@ -35,7 +35,7 @@ def one_iteration(trainer: Trainer, speedups: Speedups, snap) -> dict:
     trainer.follower.train()
     trainer.follower.zero_grad(set_to_none=True)
     episodes = np.arange(9)
-    out = trainer.follower_step(trainer.nav, episodes, episodes[::-1].copy(), 1.0)
+    out = trainer.follower_step(trainer.nav, episodes, episodes[::-1].copy(), 1.0, env_mask=env_mask)
     (out["loss_ml"] + out["loss_rl"]).backward()
     il, rl = trainer.last_rollouts["il"], trainer.last_rollouts["rl"]
     return {"losses": {k: float(v.detach()) for k, v in out.items()}, "row_steps": (il.row_steps, rl.row_steps),
@@ -71,6 +71,16 @@ def test_all_speedups_together_give_the_same_iteration(trainer):
     torch.manual_seed(12)
     snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
     assert_same(one_iteration(trainer, Speedups(), snap), one_iteration(trainer, Speedups.none(), snap))
+
+
+def test_environmental_dropout_masks_follow_their_rows(trainer):
+    """Back-translation's augmented batches carry one feature mask per episode (row)."""
+    from agents.envdrop import EnvDropout
+
+    torch.manual_seed(13)
+    mask = EnvDropout(0.4).sample(9, trainer.bank.dim, "cpu")
+    snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
+    assert_same(one_iteration(trainer, Speedups(), snap, mask), one_iteration(trainer, Speedups.none(), snap, mask))
 
 
 def test_greedy_decoding_is_the_same_with_active_rows(trainer):
