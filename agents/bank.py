@@ -58,23 +58,30 @@ class FeatureBank:
         """D + 128."""
         return self.dim + ANGLE_FEATURE_SIZE
 
-    def step_inputs(self, obs: dict, env_mask: torch.Tensor | None = None) -> StepInputs:
+    def step_inputs(self, obs: dict, env_mask: torch.Tensor | None = None, rows: np.ndarray | None = None) -> StepInputs:
         """Gather the step tensors of an index-mode observation dict (arrays with leading B).
 
         ``env_mask``: optional (B, D) environmental-dropout mask multiplied into every visual
         feature (views and candidates) of each environment.
+        ``rows``: optional (n,) int64 environments to gather (the tensors then have n rows).
         """
         dev = self.device
-        view = torch.as_tensor(obs["view_index"][:, 0], device=dev)
-        point = torch.as_tensor(obs["candidate_point_ids"], device=dev)  # (B, K), -1 padding
-        four = torch.as_tensor(obs["candidate_angles"], device=dev)  # (B, K, 4)
+
+        def take(key):
+            return obs[key] if rows is None else obs[key].take(rows, axis=0)
+
+        if rows is not None and env_mask is not None:
+            env_mask = env_mask[torch.as_tensor(rows, device=dev)]
+        view = torch.as_tensor(take("view_index")[:, 0], device=dev)
+        point = torch.as_tensor(take("candidate_point_ids"), device=dev)  # (B, K), -1 padding
+        four = torch.as_tensor(take("candidate_angles"), device=dev)  # (B, K, 4)
         B, K = point.shape
         valid = point >= 0
         view_ang = self.view_angles[view % HEADING_COUNT]
         cand_ang = four.repeat(1, 1, ANGLE_FEATURE_SIZE // 4)
         if self.dim:
-            rows = torch.as_tensor(obs["feature_row"][:, 0], device=dev)
-            vis = self.features[rows]  # (B, 36, D)
+            feature_rows = torch.as_tensor(take("feature_row")[:, 0], device=dev)
+            vis = self.features[feature_rows]  # (B, 36, D)
             if env_mask is not None:
                 vis = vis * env_mask[:, None, :]
             cand_vis = torch.gather(vis, 1, point.clamp(min=0)[:, :, None].expand(B, K, self.dim))

@@ -15,6 +15,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from envs.angles import ANGLE_FEATURE_SIZE
 
 from .attention import SoftDotAttention
+from .packed_lstm import packed_bilstm
+from .rows import Rows, drop_visual, dropout
+
+__all__ = ["AttnDecoder", "Critic", "Follower", "FollowerConfig", "InstructionEncoder", "drop_visual"]
 
 
 class ArchitectureConfig:
@@ -43,20 +47,6 @@ class FollowerConfig(ArchitectureConfig):
     feature_dropout: float = 0.3
 
 
-def drop_visual(x: torch.Tensor, dropout: nn.Dropout, dim: int) -> torch.Tensor:
-    """Dropout on the first ``dim`` channels of the last axis (the visual part) only.
-
-    Same distribution as ``dropout(x[..., :dim])`` (each entry kept with probability 1 - p and
-    scaled by 1 / (1 - p)), but the mask is drawn with ``torch.rand``: on the CPU that is 3-4x
-    faster than ``torch.dropout``'s Bernoulli sampler, which took 40% of a training iteration.
-    """
-    if dim == 0 or not dropout.training or dropout.p == 0:
-        return x
-    p = dropout.p
-    mask = torch.rand(x.shape[:-1] + (dim,), device=x.device, dtype=x.dtype).ge_(p).to(x.dtype).mul_(1.0 / (1.0 - p))
-    return torch.cat([x[..., :dim] * mask, x[..., dim:]], dim=-1)
-
-
 class InstructionEncoder(nn.Module):
     """Embedding + bidirectional LSTM; returns the context and the decoder's initial state."""
 
@@ -67,18 +57,25 @@ class InstructionEncoder(nn.Module):
         self.bridge = nn.Linear(cfg.hidden, cfg.hidden)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor):
-        """tokens (B, L) int64, lengths (B,) -> ctx (B, L', 512), ctx padding mask (B, L') bool, (h0, c0)."""
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, split_steps: bool = True, contiguous: bool = True):
+        """tokens (B, L) int64, lengths (B,) -> ctx (B, L', 512), ctx padding mask (B, L') bool, (h0, c0).
+
+        ``split_steps``: run the LSTM with :func:`agents.packed_lstm.packed_bilstm` (the same
+        numbers as ``nn.LSTM``, a backward linear in the length on the CPU); False: ``nn.LSTM``.
+        ``contiguous``: return ctx in row-major memory (``pad_packed_sequence`` gives a transposed
+        view, which every attention step over it would copy again); the same numbers either way.
+        """
         emb = self.drop(self.embedding(tokens))
         lengths_cpu = lengths.clamp(min=1).cpu()
         packed = pack_padded_sequence(emb, lengths_cpu, batch_first=True, enforce_sorted=False)
-        out, (h, c) = self.lstm(packed)
+        out, (h, c) = packed_bilstm(self.lstm, packed) if split_steps else self.lstm(packed)
         ctx, _ = pad_packed_sequence(out, batch_first=True)
         h_cat = torch.cat([h[0], h[1]], dim=1)
         c_cat = torch.cat([c[0], c[1]], dim=1)
         h0 = torch.tanh(self.bridge(h_cat))
         mask = torch.arange(ctx.shape[1], device=ctx.device)[None, :] >= lengths_cpu.to(ctx.device)[:, None]
-        return self.drop(ctx), mask, (h0, c_cat)
+        ctx = self.drop(ctx)  # the mask is drawn in ctx's memory layout, as before
+        return (ctx.contiguous() if contiguous else ctx), mask, (h0, c_cat)
 
 
 class AttnDecoder(nn.Module):
@@ -95,20 +92,23 @@ class AttnDecoder(nn.Module):
         self.instr_attention = SoftDotAttention(cfg.hidden, cfg.hidden)
         self.candidate_attention = SoftDotAttention(cfg.hidden, cfg.feature_size, output_tilde=False)
 
-    def forward(self, action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask):
+    def forward(self, action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows: Rows | None = None):
         """Shapes: action_angles (B, 128), views (B, 36, F), candidates (B, K+1, F), candidate_mask
         (B, K+1) bool, h/c (B, 512), ctx (B, L, 512), ctx_mask (B, L) bool.
+
+        ``rows``: the tensors hold only these rows of a batch of ``rows.batch`` (the dropout masks
+        are drawn for the whole batch, see :mod:`agents.rows`); None: the whole batch.
 
         Returns (h1, c1, logits (B, K+1) with -inf on padding, h_tilde).
         """
         dim = self.cfg.feature_dim
-        act = self.drop(self.action_embedding(action_angles))
-        views = drop_visual(views, self.feat_drop, dim)
-        candidates = drop_visual(candidates, self.feat_drop, dim)
-        attended, _ = self.feat_attention(self.drop(h), views)
+        act = dropout(self.action_embedding(action_angles), self.drop, rows)
+        views = drop_visual(views, self.feat_drop, dim, rows)
+        candidates = drop_visual(candidates, self.feat_drop, dim, rows)
+        attended, _ = self.feat_attention(dropout(h, self.drop, rows), views)
         h1, c1 = self.lstm(torch.cat([act, attended], dim=1), (h, c))
-        h_tilde, _ = self.instr_attention(self.drop(h1), ctx, ctx_mask)
-        logits = self.candidate_attention.scores(self.drop(h_tilde), candidates, candidate_mask)
+        h_tilde, _ = self.instr_attention(dropout(h1, self.drop, rows), ctx, ctx_mask)
+        logits = self.candidate_attention.scores(dropout(h_tilde, self.drop, rows), candidates, candidate_mask)
         return h1, c1, logits, h_tilde
 
 
@@ -119,9 +119,12 @@ class Critic(nn.Module):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """(B, 512) -> (B,) values."""
-        return self.net(h).squeeze(1)
+    def forward(self, h: torch.Tensor, rows: Rows | None = None) -> torch.Tensor:
+        """(B, 512) -> (B,) values; ``rows``: ``h`` holds only these rows of the batch (see the decoder)."""
+        if rows is None:
+            return self.net(h).squeeze(1)
+        first, relu, drop, last = self.net
+        return last(dropout(relu(first(h)), drop, rows)).squeeze(1)
 
 
 class Follower(nn.Module):

@@ -19,6 +19,7 @@ from envs.batch import NavBatch
 
 from .bank import FeatureBank
 from .follower import Follower
+from .rows import Rows
 
 FEEDBACKS = ("teacher", "sample", "argmax")
 
@@ -33,6 +34,10 @@ class RolloutResult:
         steps: number of decoder steps taken.
         stopped: (B,) bool, True where the agent chose STOP (else truncated).
         stats: floats for logging (``reward``, ``entropy``, ``value``).
+        row_steps: episode rows the decoder computed, summed over the steps (B * steps when
+            every row runs until the last episode ends).
+        episode_losses: detached (B,) per-episode parts of the losses (``"il"``: the episode's
+            cross-entropy / B; ``"rl"``: its A2C terms / valid steps); they sum to the losses.
     """
 
     loss_il: torch.Tensor
@@ -40,11 +45,38 @@ class RolloutResult:
     steps: int
     stopped: np.ndarray
     stats: dict = field(default_factory=dict)
+    row_steps: int = 0
+    episode_losses: dict = field(default_factory=dict)
+
+
+@dataclass
+class Speedups:
+    """How rollouts are computed; each switch changes the speed, never the numbers (to float rounding).
+
+    Attributes:
+        active_rows: compute each decoding step for the episodes still running only (the
+            original computes all B rows until the last episode ends).
+        split_encoder: the instruction LSTM's packed steps split with one ``split``
+            (:mod:`agents.packed_lstm`), not sliced one by one as ``nn.LSTM`` does on the CPU,
+            whose backward pass is quadratic in the instruction length.
+        contiguous_context: the encoder's output made row-major once, not copied by every
+            attention step over it (``pad_packed_sequence`` returns a transposed view).
+    """
+
+    active_rows: bool = True
+    split_encoder: bool = True
+    contiguous_context: bool = True
+
+    @classmethod
+    def none(cls) -> "Speedups":
+        """Every switch off: the per-row computation of the original (the benches' baseline)."""
+        return cls(**{k: False for k in cls.__dataclass_fields__})
 
 
 def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *, il: bool = False,
             rl: bool = False, env_mask: torch.Tensor | None = None, max_steps: int | None = None,
-            gamma: float = 0.9, entropy_coef: float = 0.01, generator: torch.Generator | None = None) -> RolloutResult:
+            gamma: float = 0.9, entropy_coef: float = 0.01, generator: torch.Generator | None = None,
+            active_rows: bool = True, split_encoder: bool = True, contiguous_context: bool = True) -> RolloutResult:
     """Roll the B episodes that ``nav`` was reset to until all stop or ``max_steps`` actions.
 
     Args:
@@ -54,6 +86,11 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
         rl: accumulate the A2C loss (needs ``feedback="sample"`` to be on-policy).
         env_mask: (B, D) environmental-dropout mask, or None.
         generator: torch generator for sampling (default: the global one).
+        active_rows: compute each step for the episodes still running only (False: every row
+            until the last episode ends, as the original EnvDrop). The losses, gradients and
+            sampled actions are the same either way (to float rounding): every random draw is
+            still made for the whole batch (:mod:`agents.rows`).
+        split_encoder, contiguous_context: see :class:`Speedups` (the same numbers either way).
     """
     if feedback not in FEEDBACKS:
         raise ValueError(f"feedback must be one of {FEEDBACKS}, got {feedback!r}")
@@ -64,35 +101,47 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
     tokens = torch.as_tensor(obs["instruction"], device=dev)
     lengths = torch.as_tensor(obs["instruction_length"][:, 0], device=dev)
     tokens = tokens[:, : int(lengths.max().clamp(min=1))]
-    ctx, ctx_mask, (h, c) = model.encoder(tokens, lengths)
+    ctx, ctx_mask, (h, c) = model.encoder(tokens, lengths, split_encoder, contiguous_context)
     ended = np.zeros(B, dtype=bool)
+    live = np.arange(B)  # the batch rows that h, c, ctx and the step tensors hold
     loss_il = torch.zeros((), device=dev)
-    log_probs, entropies, hiddens, masks, rewards = [], [], [], [], []
+    episode_il = torch.zeros(B, device=dev)
+    row_steps = 0
+    steps = []  # RL: one StepRecord per step
+    rewards = []
     t = 0
     for t in range(1, max_steps + 1):
-        inp = bank.step_inputs(obs, env_mask)
+        if active_rows and ended[live].any():  # drop the rows of the episodes that ended
+            keep = np.flatnonzero(~ended[live])
+            k = torch.as_tensor(keep, device=dev)
+            h, c, ctx, ctx_mask, live = h[k], c[k], ctx[k], ctx_mask[k], live[keep]
+        rows = Rows.of(live, B, dev)
+        row_steps += len(live)
+        inp = bank.step_inputs(obs, env_mask, None if rows is None else live)
         h, c, logits, _ = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
-                                        h, c, ctx, ctx_mask)
+                                        h, c, ctx, ctx_mask, rows)
         teacher = nav.teacher_actions()
         if il:
-            target = torch.as_tensor(np.where(ended, -100, teacher), device=dev)
+            target = torch.as_tensor(np.where(ended, -100, teacher)[live], device=dev)
             loss_il = loss_il + F.cross_entropy(logits, target, ignore_index=-100, reduction="sum")
+            with torch.no_grad():
+                ce = F.cross_entropy(logits, target, ignore_index=-100, reduction="none")
+                episode_il.index_add_(0, torch.as_tensor(live, device=dev), ce)
         if feedback == "teacher":
             env_action = teacher.astype(np.int64)
         else:
             if feedback == "sample":
-                dist = torch.distributions.Categorical(logits=logits)
-                a = torch.multinomial(dist.probs, 1, generator=generator).squeeze(1)
+                dist = torch.distributions.Categorical(logits=logits, validate_args=False)  # checks cost per step
+                a = sample_actions(dist.probs, rows, generator)
             else:
                 a = logits.argmax(dim=1)
             # A copy, never a view: the env marks ended slots while the loss still needs ``a``
             # (the original's CPU-only ``a_t.cpu().numpy()`` aliasing bug).
-            env_action = a.detach().cpu().numpy().astype(np.int64, copy=True)
+            env_action = np.full(B, stop_action, dtype=np.int64)
+            env_action[live] = a.detach().cpu().numpy()
             if rl:
-                log_probs.append(dist.log_prob(a))
-                entropies.append(dist.entropy())
-                hiddens.append(h)
-                masks.append(torch.as_tensor(~ended, device=dev, dtype=torch.float32))
+                steps.append(StepRecord(live, dist.log_prob(a), dist.entropy(), h,
+                                        torch.as_tensor(~ended[live], device=dev, dtype=torch.float32)))
         env_action[ended] = stop_action
         reward, stop = nav.step(env_action, active=~ended)
         rewards.append(reward)
@@ -102,26 +151,74 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
         obs = nav.observe("index")
     stats = {}
     loss_rl = torch.zeros((), device=dev)
-    if rl and log_probs:
-        loss_rl, stats = a2c_loss(model, log_probs, entropies, hiddens, masks, rewards, h, ended, gamma, entropy_coef)
-    return RolloutResult(loss_il / B, loss_rl, t, ended.copy(), stats)
+    episode_losses = {"il": episode_il / B} if il else {}
+    if rl and steps:
+        loss_rl, stats, episode_losses["rl"] = a2c_loss(model, steps, rewards, h, live, ended, gamma, entropy_coef)
+    return RolloutResult(loss_il / B, loss_rl, t, ended.copy(), stats, row_steps, episode_losses)
 
 
-def a2c_loss(model, log_probs, entropies, hiddens, masks, rewards, last_h, ended, gamma, entropy_coef):
-    """A2C loss of one sampled rollout (lists over T steps of (B,) tensors / arrays)."""
+def sample_actions(probs: torch.Tensor, rows: Rows | None, generator: torch.Generator | None) -> torch.Tensor:
+    """(n,) actions drawn from ``probs`` (n, K+1) with ``torch.multinomial`` on all B rows.
+
+    With ``rows``, the finished rows get STOP's one-hot distribution, so the draw takes the
+    random stream a batch of B takes and each running row gets the action it would get there.
+    """
+    if rows is None:
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    full = probs.new_zeros(rows.batch, probs.shape[1])
+    full[:, -1] = 1.0
+    full[rows.index] = probs.detach()
+    return torch.multinomial(full, 1, generator=generator).squeeze(1)[rows.index]
+
+
+@dataclass
+class StepRecord:
+    """What A2C keeps of one sampled step of the rows ``live`` (n of the batch's B)."""
+
+    live: np.ndarray  #: (n,) batch rows
+    log_prob: torch.Tensor  #: (n,)
+    entropy: torch.Tensor  #: (n,)
+    hidden: torch.Tensor  #: (n, 512) decoder state after the step
+    mask: torch.Tensor  #: (n,) float32, 1 where the episode had not ended before the step
+
+
+def _by_step(values: list, steps: list, B: int) -> torch.Tensor:
+    """(T, B) tensor of per-step (n_t,) tensors placed at their rows (0 elsewhere)."""
+    if all(len(s.live) == B for s in steps):
+        return torch.stack(values)
+    flat = torch.as_tensor(np.concatenate([t * B + s.live for t, s in enumerate(steps)]), device=values[0].device)
+    return torch.zeros(len(steps) * B, device=values[0].device).index_copy(0, flat, torch.cat(values)).view(len(steps), B)
+
+
+def a2c_loss(model, steps: list, rewards, last_h, last_live, ended, gamma, entropy_coef):
+    """A2C loss of one sampled rollout: ``steps`` (:class:`StepRecord` over T steps), ``rewards``
+    (T arrays (B,)), ``last_h`` (n, 512) the state of the rows ``last_live`` after the last step.
+
+    Returns the loss, logging stats and the (B,) detached per-episode parts of the loss.
+    """
     dev = last_h.device
+    B = len(ended)
+    T = len(steps)
     with torch.no_grad():
-        bootstrap = model.critic(last_h) * torch.as_tensor(~ended, device=dev, dtype=torch.float32)
-    T = len(log_probs)
-    values = model.critic(torch.stack(hiddens).flatten(0, 1)).view(T, -1)
+        running = torch.as_tensor(~ended[last_live], device=dev, dtype=torch.float32)
+        boot = model.critic(last_h, Rows.of(last_live, B, dev)) * running
+        bootstrap = boot if len(last_live) == B else torch.zeros(B, device=dev).index_copy(
+            0, torch.as_tensor(last_live, device=dev), boot)
+    if all(len(s.live) == B for s in steps):
+        values = model.critic(torch.stack([s.hidden for s in steps]).flatten(0, 1)).view(T, -1)
+    else:  # the critic of the computed rows, its dropout drawn for all T * B
+        flat = np.concatenate([t * B + s.live for t, s in enumerate(steps)])
+        v = model.critic(torch.cat([s.hidden for s in steps]), Rows(torch.as_tensor(flat, device=dev), T * B))
+        values = _by_step(list(v.split([len(s.live) for s in steps])), steps, B)
     R = torch.as_tensor(np.stack(rewards), device=dev, dtype=torch.float32)
     returns = torch.empty_like(R)
     running = bootstrap
     for t in range(T - 1, -1, -1):  # over time steps, batched over episodes
         running = running * gamma + R[t]
         returns[t] = running
-    mask = torch.stack(masks)
-    lp, ent = torch.stack(log_probs), torch.stack(entropies)
+    mask = _by_step([s.mask for s in steps], steps, B)
+    lp = _by_step([s.log_prob for s in steps], steps, B)
+    ent = _by_step([s.entropy for s in steps], steps, B)
     adv = (returns - values).detach()
     total = mask.sum().clamp(min=1.0)
     loss = ((-lp * adv * mask).sum() + 0.5 * (((returns - values) ** 2) * mask).sum()
@@ -129,12 +226,13 @@ def a2c_loss(model, log_probs, entropies, hiddens, masks, rewards, last_h, ended
     with torch.no_grad():
         stats = {"reward": float((R * mask).sum() / mask[0].sum()), "entropy": float((ent * mask).sum() / total),
                  "value": float((values * mask).sum() / total)}
-    return loss, stats
+        per_episode = ((-lp * adv + 0.5 * (returns - values) ** 2 - entropy_coef * ent) * mask).sum(0) / total
+    return loss, stats, per_episode
 
 
 @torch.no_grad()
 def greedy_trajectories(model: Follower, bank: FeatureBank, world, batch_size: int = 64,
-                        env_mask_fn=None) -> dict:
+                        env_mask_fn=None, speedups: Speedups | None = None) -> dict:
     """Greedy (argmax) decoding of every episode of ``world``; ``{instr_id: trajectory}``.
 
     Trajectories are in R2R submission format ([[viewpoint, heading, elevation], ...]).
@@ -149,7 +247,7 @@ def greedy_trajectories(model: Follower, bank: FeatureBank, world, batch_size: i
             idx = np.arange(start, min(n, start + batch_size))
             nav = NavBatch(world, len(idx))
             nav.reset_envs(np.arange(len(idx)), idx)
-            rollout(model, bank, nav, "argmax")
+            rollout(model, bank, nav, "argmax", **vars(speedups or Speedups()))
             for b, e in enumerate(idx.tolist()):
                 out[world.episodes[e].instr_id] = nav.trajectory(b)
     finally:

@@ -34,7 +34,7 @@ from .envdrop import EnvDropout
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .follower import Follower, FollowerConfig
-from .rollout import greedy_trajectories, rollout
+from .rollout import Speedups, greedy_trajectories, rollout
 from .sampler import EpisodeSampler
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class Trainer:
         self.nav = NavBatch(self.train_world, cfg.batch_size)
         self.evaluators = {s: Evaluator(w.navgraph, w.episodes) for s, w in self.val_worlds.items()
                            if all(len(e.path) > 1 for e in w.episodes)}
+        self.speedups = Speedups()  # how rollouts are computed (benches switch them off for their baseline)
         self.iteration = 0
         self.history: list[dict] = []
         self.best: dict[str, dict] = {}
@@ -142,29 +143,34 @@ class Trainer:
         policy with the teacher's action at each visited viewpoint as the label
         (``il_feedback="sample"``); then the A2C loss comes from that same rollout and
         ``rl_episodes`` is not used. Returns the weighted loss tensors (``loss_ml``, ``loss_rl``)
-        and RL statistics.
+        and RL statistics; the :class:`agents.rollout.RolloutResult` of each rollout stays in
+        ``self.last_rollouts`` (``"il"``, ``"rl"``; the same result twice for sampled IL + A2C).
         """
         cfg = self.cfg
         bank = self.bank if bank is None else bank
+        speed = vars(self.speedups)
         rl_on = cfg.feedback == "sample"
         out = {"loss_rl": torch.zeros((), device=self.device)}
         nav.reset_envs(np.arange(len(il_episodes)), il_episodes)
         if cfg.il_feedback == "sample":
             r = rollout(self.follower, bank, nav, "sample", il=True, rl=rl_on, env_mask=env_mask,
-                        gamma=cfg.gamma, entropy_coef=cfg.entropy_coef)
+                        gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, **speed)
             out["loss_ml"] = r.loss_il * ml_weight
             if rl_on:
                 out["loss_rl"] = r.loss_rl
                 out.update({k: torch.tensor(v) for k, v in r.stats.items()})
+            self.last_rollouts = {"il": r, "rl": r if rl_on else None}
             return out
-        il = rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask)
+        il = rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask, **speed)
         out["loss_ml"] = il.loss_il * ml_weight
+        rl = None
         if rl_on:
             nav.reset_envs(np.arange(len(rl_episodes)), rl_episodes)
             rl = rollout(self.follower, bank, nav, "sample", rl=True, env_mask=env_mask,
-                         gamma=cfg.gamma, entropy_coef=cfg.entropy_coef)
+                         gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, **speed)
             out["loss_rl"] = rl.loss_rl
             out.update({k: torch.tensor(v) for k, v in rl.stats.items()})
+        self.last_rollouts = {"il": il, "rl": rl}
         return out
 
     def real_env_mask(self, batch_size: int):
@@ -196,7 +202,7 @@ class Trainer:
             return self.task.evaluate()
         out = {}
         for split, world in self.val_worlds.items():
-            trajs = greedy_trajectories(self.follower, self.bank, world, self.cfg.batch_size)
+            trajs = greedy_trajectories(self.follower, self.bank, world, self.cfg.batch_size, speedups=self.speedups)
             if split in self.evaluators:
                 summary = self.evaluators[split].score(trajs).summary
                 for k in ("sr", "spl", "ndtw", "sdtw", "cls", "nav_error", "osr", "lengths"):

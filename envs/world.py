@@ -103,8 +103,9 @@ class EnvConfig:
     scans_dir: str | os.PathLike | None = None
 
 
-def build_tokenizer(cfg: EnvConfig, data_dir: Path, graph):
-    """The tokenizer of ``cfg``: given, read from a vocab file, or built from the train split."""
+def build_tokenizer(cfg: EnvConfig, data_dir: Path, graph, train_episodes=None):
+    """The tokenizer of ``cfg``: given, read from a vocab file, or built from the train split
+    (``train_episodes`` when the caller has read it already)."""
     from vln.tokenizers import MultilingualTokenizer, R2RTokenizer
 
     cls = MultilingualTokenizer if cfg.dataset == "rxr" else R2RTokenizer
@@ -116,7 +117,7 @@ def build_tokenizer(cfg: EnvConfig, data_dir: Path, graph):
     # No vocabulary yet: build one from the train split with the given splitter (or the default).
     splitter = tok if tok is not None else cls(encoding_length=cfg.max_instruction_length)
     kw = {"language": cfg.language} if cfg.dataset == "rxr" else {}
-    train = load_split(cfg.dataset, data_dir, "train", **kw)
+    train = train_episodes if train_episodes is not None else load_split(cfg.dataset, data_dir, "train", **kw)
     return splitter.with_vocab(splitter.build_vocab([e.instruction for e in train]))
 
 
@@ -173,7 +174,8 @@ class NavWorld:
         if not self.episodes:
             raise ValueError(f"{cfg.dataset} split {cfg.split!r} in {self.data_dir} holds no episodes")
         self.instr_ids = np.array([e.instr_id for e in self.episodes], dtype=object)  #: (E,) str, by episode index
-        self.tokenizer = build_tokenizer(cfg, self.data_dir, self.navgraph)
+        own_train = self.episodes if episodes is None and cfg.split == "train" else None  # read once
+        self.tokenizer = build_tokenizer(cfg, self.data_dir, self.navgraph, own_train)
         self._build_graph_tables()
         self._build_instructions()
         self.store = open_features(cfg.features, self.data_dir)
@@ -238,7 +240,7 @@ class NavWorld:
         if self.store is None:
             self.feature_dim = 0
             self.features = np.zeros((0, 36, 0), dtype=np.float32)
-            self.feature_bounds = (-1.0, 1.0)
+            self._feature_bounds = (-1.0, 1.0)
             return
         self.feature_dim = int(self.store.dim)
         index = self.store.index
@@ -255,10 +257,26 @@ class NavWorld:
                                   f"has no features for {len(missing)} viewpoints of split {self.cfg.split!r} "
                                   f"(first: scan {missing[0][0]}, viewpoint {missing[0][1]})")
         # Keep the table in memory when it fits comfortably (a memory map page-faults per step).
+        # A store is read once: the worlds of every split share its array (a TSV decodes once).
         table = self.store.as_array()
         self.features = np.ascontiguousarray(table) if table.nbytes < 4 << 30 else table
-        used = self.features[np.unique(self.feature_rows[self.feature_rows >= 0])]
-        self.feature_bounds = (float(np.floor(used.min())), float(np.ceil(used.max())))
+        self._feature_bounds = None
+
+    @property
+    def feature_bounds(self) -> tuple[float, float]:
+        """(floor of the minimum, ceiling of the maximum) of the features of this world's viewpoints.
+
+        Computed on first use (the Gymnasium observation space asks for it; training does not),
+        a few hundred rows at a time.
+        """
+        if self._feature_bounds is None:
+            rows = np.unique(self.feature_rows[self.feature_rows >= 0])
+            lo, hi = np.inf, -np.inf
+            for start in range(0, len(rows), 256):
+                block = self.features[rows[start:start + 256]]
+                lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+            self._feature_bounds = (float(np.floor(lo)), float(np.ceil(hi)))
+        return self._feature_bounds
 
     def set_instructions(self, episodes: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> None:
         """Replace the encoded instructions of ``episodes`` (a speaker's output in back-translation).

@@ -63,6 +63,8 @@ class TsvFeatureStore(FeatureStore):
         self.index: dict[tuple[str, str], int] = {}
         self._spans: list[tuple[int, int, int]] = []  # (offset, length, line number)
         self._b64_len = None
+        self._decoded = None  # as_array's result, kept
+        self.decodes = 0  #: times the whole file was decoded (as_array)
         header = None
         with open(self.path, "rb") as f:
             offset, lineno = 0, 0
@@ -137,11 +139,21 @@ class TsvFeatureStore(FeatureStore):
         return check_features(arr.copy(), self.path, scan, viewpoint, self.dim)
 
     def as_array(self, dtype=np.float32) -> np.ndarray:
-        """(N, 36, D) decoded features of every record (this reads the whole file)."""
-        out = np.empty((len(self.index), NUM_VIEWS, self.dim), dtype=dtype)
-        for (scan, vp), row in self.index.items():
-            out[row] = self.get(scan, vp)
-        return out
+        """(N, 36, D) decoded features of every record, read-only.
+
+        The first call reads and decodes the whole file (a 1.2 GB TSV takes tens of seconds); the
+        array is kept, so the worlds of every split and the trainer share one decoding
+        (``decodes`` counts them). Convert a TSV to ``.feats`` once
+        (``scripts/convert_features.py``) to start in seconds.
+        """
+        if self._decoded is None:
+            out = np.empty((len(self.index), NUM_VIEWS, self.dim), dtype=np.float32)
+            for (scan, vp), row in self.index.items():
+                out[row] = self.get(scan, vp)
+            out.flags.writeable = False
+            self._decoded = out
+            self.decodes += 1
+        return self._decoded if dtype is None or np.dtype(dtype) == np.float32 else self._decoded.astype(dtype)
 
     def close(self) -> None:
         if getattr(self, "_fd", None) is not None:

@@ -191,6 +191,9 @@ class VocabTokenizer:
         return " ".join(words)
 
 
+_PUNCTUATION = frozenset(string.punctuation)
+
+
 class R2RTokenizer(VocabTokenizer):
     """The EnvDrop R2R tokeniser (English; splits on non-word characters)."""
 
@@ -201,11 +204,12 @@ class R2RTokenizer(VocabTokenizer):
         """EnvDrop ``Tokenizer.split_sentence``: e.g. ``"Go left!? Stop..."`` ->
         ``['go', 'left', '!', '?', 'stop', '...']``."""
         toks = []
-        for word in (s.strip().lower() for s in R2RTokenizer.SENTENCE_SPLIT_REGEX.split(sentence.strip())):
+        for part in R2RTokenizer.SENTENCE_SPLIT_REGEX.split(sentence.strip()):
+            word = part.strip().lower()
             if not word:
                 continue
             # Punctuation runs like '!?' become separate tokens; runs of dots ('..') stay whole.
-            if all(c in string.punctuation for c in word) and not all(c == "." for c in word):
+            if _PUNCTUATION.issuperset(word) and word.strip("."):
                 toks.extend(word)
             else:
                 toks.append(word)

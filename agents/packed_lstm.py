@@ -1,0 +1,76 @@
+"""A bidirectional one-layer LSTM over a packed sequence, computed as ``nn.LSTM`` computes it on
+the CPU, with a backward pass linear in the instruction length.
+
+On the CPU, ``nn.LSTM`` on a :class:`~torch.nn.utils.rnn.PackedSequence` takes each time step as
+a ``narrow`` of the packed input projection; the backward of each of those slices fills a zero
+tensor of the whole projection ((sum of lengths, 4H) floats) and adds into it, once per step and
+direction, so the backward is quadratic in the length. For EnvDrop's instruction encoder (64
+instructions of up to 80 tokens) that was a third of a training iteration.
+
+:func:`packed_bilstm` runs the same steps (the step of time t computes the ``batch_sizes[t]``
+sequences longer than t, sorted by length; the reverse direction starts each sequence at its last
+token with a zero state) and the same cell arithmetic, but splits the projection into steps with
+one ``split``, whose backward concatenates the step gradients once.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+
+
+def _cell(xw: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor):
+    """One LSTM step from the input projection ``xw`` (n, 4H) (gates i, f, g, o, as torch orders them)."""
+    i, f, g, o = (F.linear(h, w_hh, b_hh) + xw).chunk(4, 1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def _forward(steps, batch_sizes, w_hh, b_hh, H):
+    """Forward direction over the packed steps; (outputs per step, final h, final c) in sorted order."""
+    h = c = steps[0].new_zeros(batch_sizes[0], H)
+    outs, done_h, done_c = [], [], []
+    for xw, n in zip(steps, batch_sizes):
+        if n < h.shape[0]:  # the sequences from row n on ended at the previous step: their final state
+            done_h.append(h[n:])
+            done_c.append(c[n:])
+            h, c = h[:n], c[:n]
+        h, c = _cell(xw, h, c, w_hh, b_hh)
+        outs.append(h)
+    return outs, torch.cat([h] + done_h[::-1]), torch.cat([c] + done_c[::-1])
+
+
+def _reverse(steps, batch_sizes, w_hh, b_hh, H):
+    """Reverse direction: from the last step back, sequences join with a zero state at their last token."""
+    h = c = steps[0].new_zeros(0, H)
+    outs = [None] * len(steps)
+    for t in range(len(steps) - 1, -1, -1):
+        n = batch_sizes[t]
+        if n > h.shape[0]:
+            zeros = h.new_zeros(n - h.shape[0], H)
+            h, c = torch.cat([h, zeros]), torch.cat([c, zeros])
+        h, c = _cell(steps[t], h, c, w_hh, b_hh)
+        outs[t] = h
+    return outs, h, c
+
+
+def packed_bilstm(lstm: nn.LSTM, packed: PackedSequence):
+    """``lstm(packed)`` for a bidirectional, one-layer LSTM with biases and no initial state.
+
+    Returns the packed output ((sum of lengths, 2H) data, forward direction first) and ``(h, c)``,
+    each (2, B, H) in the caller's row order, as ``nn.LSTM`` returns them.
+    """
+    if not (lstm.bidirectional and lstm.num_layers == 1 and lstm.bias and lstm.proj_size == 0):
+        raise ValueError("packed_bilstm runs a one-layer bidirectional LSTM with biases")
+    H = lstm.hidden_size
+    sizes = packed.batch_sizes.tolist()
+    proj_f = F.linear(packed.data, lstm.weight_ih_l0, lstm.bias_ih_l0).split(sizes)
+    proj_r = F.linear(packed.data, lstm.weight_ih_l0_reverse, lstm.bias_ih_l0_reverse).split(sizes)
+    out_f, h_f, c_f = _forward(proj_f, sizes, lstm.weight_hh_l0, lstm.bias_hh_l0, H)
+    out_r, h_r, c_r = _reverse(proj_r, sizes, lstm.weight_hh_l0_reverse, lstm.bias_hh_l0_reverse, H)
+    data = torch.cat([torch.cat(out_f), torch.cat(out_r)], dim=1)
+    h, c = torch.stack([h_f, h_r]), torch.stack([c_f, c_r])
+    if packed.unsorted_indices is not None:  # back to the caller's row order
+        h, c = h.index_select(1, packed.unsorted_indices), c.index_select(1, packed.unsorted_indices)
+    return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices), (h, c)

@@ -1,0 +1,111 @@
+"""Each rollout speed-up changes the speed only: one iteration with and without it, from the same
+weights and random stream, gives the same per-episode losses, gradients, actions and random state."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from env_fixtures import write_data_root
+
+from agents.config import TrainConfig
+from agents.rollout import Speedups, greedy_trajectories
+from agents.trainer import Trainer
+
+SMALL = dict(allow_random_features=True, hidden=32, word_embedding=16, action_embedding=8, progress=False)
+
+
+@pytest.fixture(scope="module")
+def trainer(tmp_path_factory):
+    root = write_data_root(tmp_path_factory.mktemp("data"))
+    cfg = TrainConfig(features="toy", dataset="r2r", data_dir=str(root), out=str(root.parent / "run"), batch_size=9,
+                      seed=3, eval_splits="val_unseen", threads=1, **SMALL)
+    return Trainer(cfg)
+
+
+def one_iteration(trainer: Trainer, speedups: Speedups, snap, env_mask=None) -> dict:
+    """IL batch + A2C batch from the snapshot ``snap``: losses, per-episode losses, grads, paths, RNG."""
+    weights, rng = snap
+    trainer.follower.load_state_dict(weights)
+    torch.set_rng_state(rng)
+    trainer.speedups = speedups
+    trainer.follower.train()
+    trainer.follower.zero_grad(set_to_none=True)
+    episodes = np.arange(9)
+    out = trainer.follower_step(trainer.nav, episodes, episodes[::-1].copy(), 1.0, env_mask=env_mask)
+    (out["loss_ml"] + out["loss_rl"]).backward()
+    il, rl = trainer.last_rollouts["il"], trainer.last_rollouts["rl"]
+    return {"losses": {k: float(v.detach()) for k, v in out.items()}, "row_steps": (il.row_steps, rl.row_steps),
+            "episodes": {"il": il.episode_losses["il"], "rl": rl.episode_losses["rl"]},
+            "grads": {k: p.grad.clone() for k, p in trainer.follower.named_parameters() if p.grad is not None},
+            "paths": [trainer.nav.trajectory(b) for b in range(9)], "rng": torch.get_rng_state()}
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a["paths"] == b["paths"]  # the same sampled actions
+    assert torch.equal(a["rng"], b["rng"])  # the same random numbers drawn
+    for name in ("il", "rl"):
+        torch.testing.assert_close(a["episodes"][name], b["episodes"][name], rtol=1e-5, atol=1e-6)
+    assert a["losses"] == pytest.approx(b["losses"], rel=1e-5, abs=1e-6)
+    assert a["grads"].keys() == b["grads"].keys()
+    for k in a["grads"]:
+        torch.testing.assert_close(a["grads"][k], b["grads"][k], rtol=1e-4, atol=1e-6, msg=k)
+
+
+@pytest.mark.parametrize("switch", [f.name for f in dataclasses.fields(Speedups)])
+def test_each_speedup_gives_the_same_losses_and_gradients(trainer, switch):
+    torch.manual_seed(11)
+    snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
+    off = one_iteration(trainer, Speedups.none(), snap)
+    on = one_iteration(trainer, dataclasses.replace(Speedups.none(), **{switch: True}), snap)
+    if switch == "active_rows":  # episodes ended at different steps, so rows were left out
+        assert on["row_steps"][0] < off["row_steps"][0] and on["row_steps"][1] < off["row_steps"][1]
+    assert_same(on, off)
+    assert off["losses"]["loss_rl"] != 0.0 and off["episodes"]["rl"].abs().min() > 0  # A2C on every episode
+
+
+def test_all_speedups_together_give_the_same_iteration(trainer):
+    torch.manual_seed(12)
+    snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
+    assert_same(one_iteration(trainer, Speedups(), snap), one_iteration(trainer, Speedups.none(), snap))
+
+
+def test_environmental_dropout_masks_follow_their_rows(trainer):
+    """Back-translation's augmented batches carry one feature mask per episode (row)."""
+    from agents.envdrop import EnvDropout
+
+    torch.manual_seed(13)
+    mask = EnvDropout(0.4).sample(9, trainer.bank.dim, "cpu")
+    snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
+    assert_same(one_iteration(trainer, Speedups(), snap, mask), one_iteration(trainer, Speedups.none(), snap, mask))
+
+
+def test_greedy_decoding_is_the_same_with_active_rows(trainer):
+    world = trainer.val_worlds["val_unseen"]
+    fast = greedy_trajectories(trainer.follower, trainer.bank, world, 2, speedups=Speedups())
+    slow = greedy_trajectories(trainer.follower, trainer.bank, world, 2, speedups=Speedups.none())
+    assert fast == slow
+
+
+def test_packed_bilstm_equals_nn_lstm_outputs_and_gradients():
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from agents.packed_lstm import packed_bilstm
+
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(6, 5, batch_first=True, bidirectional=True)
+    x = torch.randn(4, 7, 6)
+    lengths = torch.tensor([3, 7, 1, 5])  # unsorted, one of length 1
+    results = []
+    for run in (lambda p: lstm(p), lambda p: packed_bilstm(lstm, p)):
+        lstm.zero_grad()
+        xg = x.clone().requires_grad_(True)
+        out, (h, c) = run(pack_padded_sequence(xg, lengths, batch_first=True, enforce_sorted=False))
+        padded = pad_packed_sequence(out, batch_first=True)[0]
+        (padded.pow(2).sum() + (h * torch.arange(5.0)).sum() + c.pow(3).sum()).backward()
+        results.append([padded, h, c, xg.grad] + [p.grad for p in lstm.parameters()])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
