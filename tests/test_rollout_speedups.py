@@ -109,3 +109,17 @@ def test_packed_bilstm_equals_nn_lstm_outputs_and_gradients():
         results.append([padded, h, c, xg.grad] + [p.grad for p in lstm.parameters()])
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_sampled_il_with_a2c_gives_the_same_iteration(trainer):
+    """``--il-feedback sample`` (one sampled rollout carries the IL and the A2C loss) under every speed-up."""
+    torch.manual_seed(14)
+    snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
+    trainer.cfg.il_feedback = "sample"
+    try:
+        on, off = one_iteration(trainer, Speedups(), snap), one_iteration(trainer, Speedups.none(), snap)
+    finally:
+        trainer.cfg.il_feedback = "teacher"
+    assert on["row_steps"][0] < off["row_steps"][0]  # rows of stopped episodes were left out
+    assert off["losses"]["loss_ml"] > 0 and off["losses"]["loss_rl"] != 0.0
+    assert_same(on, off)
