@@ -57,7 +57,7 @@ class CaptionConfig:
     scst_temperature: float = setting(1.0, "sampling temperature of SCST (1: the model's distribution)")
     start_from: str | None = setting(None, "a fresh run starts from this captioning checkpoint (latest.pt or "
                                      "best_val.pt of another run): its weights, optimiser and iteration (a "
-                                     "resumed run continues from its own latest.pt)", may_change_on_resume=True)
+                                     "resumed run continues from its own latest.pt; default: a fresh start)", may_change_on_resume=True)
     lr: float = setting(5e-4, "peak learning rate of the Noam schedule (reached at the end of warm-up)")
     warmup: int = setting(20000, "Noam warm-up iterations")
     batch_images: int = setting(10, "images per batch")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Does the captioner learn, and does SCST beat cross-entropy continuing? Trains and scores per seed.
+"""Does the captioner learn, and does self-critical training help? Three trainings per seed, one run.
 
 See captioning/learning_check.py; unknown flags go to every training (scripts/train_caption.py).
 """
