@@ -11,7 +11,8 @@ not the weights (the "without V&L pre-training" rows of Table 8). All grid cells
 sampling), as in the paper's fine-tuning.
 
 Optimisers (the paper's fine-tuning): AdamW for the Transformer and the head (peak 5e-5, linear
-warm-up over ``--warmup`` of the steps, linear decay), SGD for the backbone (1e-3, x0.1 from epoch 3).
+warm-up over ``--warmup`` of the steps, linear decay), SGD for the backbone (1e-3, momentum 0, weight
+decay 4e-4, x0.1 from epoch 3), the global gradient norm clipped to 1 (the released fine-tuning code).
 
 Run folder: ``params.json``, ``labels.json`` (ans2label of the head), ``latest.pt`` (model, both
 optimisers and schedules, random state, step; resumes exactly), ``best_val.pt``, ``scores.json``
@@ -58,9 +59,10 @@ class FinetuneConfig:
     steps: int = setting(0, "stop after this many steps (0: all epochs)", may_change_on_resume=True)
     batch_size: int = setting(256, "examples per step")
     lr: float = setting(5e-5, "AdamW peak learning rate (Transformer and head)")
-    warmup: float = setting(0.1, "fraction of the steps warming AdamW up linearly")
+    warmup: float = setting(0.05, "fraction of the steps warming AdamW up linearly (the released VQA command's 0.05)")
     weight_decay: float = setting(0.01, "AdamW weight decay (not on biases and LayerNorms)")
-    backbone_lr: float = setting(1e-3, "backbone SGD learning rate (x0.1 from epoch 3)")
+    backbone_lr: float = setting(1e-3, "backbone SGD learning rate (x0.1 from epoch 3; momentum 0, weight decay 4e-4)")
+    max_grad_norm: float = setting(1.0, "clip the global gradient norm of every update to this (0: off)")
     freeze_backbone: bool = setting(False, "keep the CLIP backbone fixed")
     bn: str = setting("frozen", "backbone BatchNorm: frozen or train", choices=("frozen", "train"))
     min_answer_count: int = setting(0, "answers seen this often in training form the table (0: the task's: VQA 9, GQA 1)")
@@ -237,7 +239,7 @@ def main(argv=None) -> dict:
     model.to(device)
     optimisers = build_optimisers(model, total, steps_per_epoch, cfg.lr, cfg.warmup, cfg.weight_decay,
                                   cfg.backbone_lr, milestones=task.backbone_milestones,
-                                  freeze_backbone=cfg.freeze_backbone)
+                                  freeze_backbone=cfg.freeze_backbone, max_grad_norm=cfg.max_grad_norm)
     step, best, history = 0, -1.0, []
     if run.resuming:
         tensors, meta = run.load_latest(map_location=device)
@@ -284,9 +286,9 @@ def main(argv=None) -> dict:
                             images=batch["images"].to(device), image_sizes=batch["image_sizes"].to(device))
                 loss = task.loss(model.qa_logits(enc.pooled), batch["target"].to(device))
             loss.backward()
-            optimisers.step()
+            grad_norm = optimisers.step()
             step += 1
-            log.step(step, {"loss": float(loss.detach()), **optimisers.lrs()})
+            log.step(step, {"loss": float(loss.detach()), "grad_norm": grad_norm, **optimisers.lrs()})
             end_of_epoch = step % steps_per_epoch == 0 or step == stop
             due = step == stop or (cfg.eval_every and (step // steps_per_epoch) % cfg.eval_every == 0)
             if end_of_epoch and due and val_loader is not None:

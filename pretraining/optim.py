@@ -5,8 +5,12 @@
   RN50x4 (:data:`PEAK_LR`), linear warm-up over the first ``warmup`` fraction of the steps then
   linear decay to 0 (:func:`warmup_linear`; the warm-up counts the step being taken, so the first
   step already moves the weights).
-* Backbone: SGD, learning rate 3e-3, momentum 0.9, x0.1 at epochs 12 and 17 (:func:`step_decay`).
+* Backbone: SGD, learning rate 3e-3, momentum 0 and weight decay 4e-4 (the released code's
+  ``--sgd_momentum 0.0``, ``--sgd_weight_decay`` default), x0.1 at epochs 12 and 17 (:func:`step_decay`).
   ``freeze_backbone`` (the Table 8 ablation) builds no SGD and fixes the backbone, BatchNorm included.
+* Before each update the gradient of every trained parameter (both shares together) is clipped to a
+  global L2 norm of ``max_grad_norm`` (the released code's ``clip_grad_norm_(model.parameters(),
+  max_grad_norm=1.0)``; 0 turns it off).
 
 :class:`Optimisers` steps both with their schedulers and saves / restores all four states.
 """
@@ -22,7 +26,10 @@ from .backbone import BN_POLICIES, BackboneError
 PEAK_LR = {"clip_r50": 1e-4, "clip_r101": 1e-4, "clip_r50x4": 5e-5}
 DEFAULT_PEAK_LR = 1e-4
 BACKBONE_LR = 3e-3
+BACKBONE_MOMENTUM = 0.0
+BACKBONE_WEIGHT_DECAY = 4e-4
 BACKBONE_MILESTONES = (12, 17)
+MAX_GRAD_NORM = 1.0
 
 
 def peak_lr(encoder: str, lr: float = 0.0) -> float:
@@ -61,15 +68,30 @@ class Optimisers:
     adamw_schedule: torch.optim.lr_scheduler.LRScheduler
     sgd: torch.optim.Optimizer | None
     sgd_schedule: torch.optim.lr_scheduler.LRScheduler | None
+    max_grad_norm: float = MAX_GRAD_NORM
 
-    def step(self) -> None:
-        """One update of both, then their schedules; gradients are zeroed (set to None)."""
+    def parameters(self) -> list[torch.Tensor]:
+        """Every parameter either optimiser updates."""
+        groups = self.adamw.param_groups + (self.sgd.param_groups if self.sgd is not None else [])
+        return [p for g in groups for p in g["params"]]
+
+    def step(self) -> float:
+        """Clip the global gradient norm (when ``max_grad_norm`` > 0), one update of both optimisers,
+        then their schedules; gradients are zeroed (set to None).
+
+        Returns:
+            the global L2 norm of the gradients before clipping (NaN when clipping is off).
+        """
+        norm = float("nan")
+        if self.max_grad_norm > 0:
+            norm = float(torch.nn.utils.clip_grad_norm_(self.parameters(), self.max_grad_norm))
         self.adamw.step()
         self.adamw_schedule.step()
         if self.sgd is not None:
             self.sgd.step()
             self.sgd_schedule.step()
         self.zero_grad()
+        return norm
 
     def zero_grad(self) -> None:
         self.adamw.zero_grad(set_to_none=True)
@@ -96,8 +118,10 @@ class Optimisers:
 
 
 def build_optimisers(model, total_steps: int, steps_per_epoch: int, lr: float, warmup: float = 0.05,
-                     weight_decay: float = 0.01, backbone_lr: float = BACKBONE_LR, momentum: float = 0.9,
-                     milestones=BACKBONE_MILESTONES, freeze_backbone: bool = False) -> Optimisers:
+                     weight_decay: float = 0.01, backbone_lr: float = BACKBONE_LR, momentum: float = BACKBONE_MOMENTUM,
+                     milestones=BACKBONE_MILESTONES, freeze_backbone: bool = False,
+                     backbone_weight_decay: float = BACKBONE_WEIGHT_DECAY,
+                     max_grad_norm: float = MAX_GRAD_NORM) -> Optimisers:
     """The two optimisers of ``model`` (a :class:`pretraining.model.CLIPViLp`, unwrapped).
 
     Args:
@@ -105,6 +129,8 @@ def build_optimisers(model, total_steps: int, steps_per_epoch: int, lr: float, w
         steps_per_epoch: optimiser steps per epoch (the backbone's milestones are epochs).
         lr: AdamW's peak learning rate.
         warmup: fraction of ``total_steps`` warming up.
+        momentum, backbone_weight_decay: the backbone SGD's.
+        max_grad_norm: global gradient-norm clip before every update (0: none).
     """
     named = [(n, p) for n, p in model.named_parameters() if not n.startswith("backbone.")]
     adamw = torch.optim.AdamW(parameter_groups(named, weight_decay), lr=lr, betas=(0.9, 0.999), eps=1e-6)
@@ -116,10 +142,10 @@ def build_optimisers(model, total_steps: int, steps_per_epoch: int, lr: float, w
             model.backbone.requires_grad_(False)
         else:
             trained = [p for p in model.backbone.parameters() if p.requires_grad]
-            sgd = torch.optim.SGD(trained, lr=backbone_lr, momentum=momentum)
+            sgd = torch.optim.SGD(trained, lr=backbone_lr, momentum=momentum, weight_decay=backbone_weight_decay)
             sgd_schedule = torch.optim.lr_scheduler.LambdaLR(
                 sgd, lambda s: step_decay(s, steps_per_epoch, milestones))
-    return Optimisers(adamw, adamw_schedule, sgd, sgd_schedule)
+    return Optimisers(adamw, adamw_schedule, sgd, sgd_schedule, max_grad_norm)
 
 
 def apply_bn_policy(model, policy: str, freeze_backbone: bool = False, world_size: int = 1,

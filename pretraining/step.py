@@ -43,7 +43,8 @@ def train_step(model, module, micro_batches: list[dict], optimisers, info: DistI
 
     Returns:
         global-batch figures: ``loss``, ``loss_mlm``, ``loss_itm``, ``loss_qa``, ``mlm_acc``,
-        ``itm_acc``, ``qa_acc`` (NaN when no QA pair was scored), plus the learning rates.
+        ``itm_acc``, ``qa_acc`` (NaN when no QA pair was scored), ``grad_norm`` (the global gradient norm
+        before clipping; NaN without clipping), plus the learning rates.
     """
     micro_batches = [to_device(b, info.device) for b in micro_batches]
     counts = all_reduce_sum(count_targets(micro_batches), info)
@@ -59,12 +60,12 @@ def train_step(model, module, micro_batches: list[dict], optimisers, info: DistI
             out["loss"].backward()
         sums += torch.tensor([float(out[k].detach()) for k in ("loss", "loss_mlm", "loss_itm", "loss_qa", "mlm_correct",
                                                        "itm_correct", "qa_correct")], dtype=torch.float64)
-    optimisers.step()
+    grad_norm = optimisers.step()  # gradients are synchronised here: every process clips by the same norm
     totals = all_reduce_sum([*(sums[:4] / info.world_size).tolist(), *sums[4:].tolist()], info)
     loss, loss_mlm, loss_itm, loss_qa, mlm_ok, itm_ok, qa_ok = totals
     return {"loss": loss, "loss_mlm": loss_mlm, "loss_itm": loss_itm, "loss_qa": loss_qa,
             "mlm_acc": mlm_ok / max(counts[0], 1), "itm_acc": itm_ok / max(counts[1], 1),
-            "qa_acc": qa_ok / counts[2] if counts[2] else float("nan"), **optimisers.lrs()}
+            "qa_acc": qa_ok / counts[2] if counts[2] else float("nan"), "grad_norm": grad_norm, **optimisers.lrs()}
 
 
 @torch.no_grad()

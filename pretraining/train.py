@@ -33,7 +33,8 @@ from training.sampler import ResumableDistributedSampler
 
 from .examples import PretrainExamples
 from .model import SIZES, build_model
-from .optim import BACKBONE_LR, apply_bn_policy, build_optimisers, peak_lr
+from .optim import (BACKBONE_LR, BACKBONE_MOMENTUM, BACKBONE_WEIGHT_DECAY, MAX_GRAD_NORM, apply_bn_policy,
+                    build_optimisers, peak_lr)
 from .step import evaluate, most_frequent_token, train_step
 
 logger = logging.getLogger(__name__)
@@ -73,10 +74,12 @@ class PretrainConfig:
     per_device_batch: int = setting(0, "pairs per forward pass on each process (0: the global batch / processes); "
                                     "gradients accumulate over the rest", may_change_on_resume=True)
     lr: float = setting(0.0, "AdamW peak learning rate (0: 1e-4 for RN50, 5e-5 for RN50x4)")
-    warmup: float = setting(0.05, "fraction of the steps warming up AdamW linearly")
+    warmup: float = setting(0.025, "fraction of the steps warming up AdamW linearly (the released commands' 0.025)")
     weight_decay: float = setting(0.01, "AdamW weight decay (not on biases and LayerNorms)")
     backbone_lr: float = setting(BACKBONE_LR, "backbone SGD learning rate (x0.1 at epochs 12 and 17)")
-    backbone_momentum: float = setting(0.9, "backbone SGD momentum")
+    backbone_momentum: float = setting(BACKBONE_MOMENTUM, "backbone SGD momentum (the released code's 0)")
+    backbone_weight_decay: float = setting(BACKBONE_WEIGHT_DECAY, "backbone SGD weight decay (the released code's 4e-4)")
+    max_grad_norm: float = setting(MAX_GRAD_NORM, "clip the global gradient norm of every update to this (0: off)")
     freeze_backbone: bool = setting(False, "keep the CLIP backbone fixed (Table 8's ablation)")
     bn: str = setting("frozen", "backbone BatchNorm: frozen, train (per-device statistics) or sync (SyncBatchNorm, GPUs)",
                       choices=("frozen", "train", "sync"))
@@ -221,6 +224,7 @@ def _train(cfg: PretrainConfig, given: set, info: DistInfo) -> dict:
     model.to(info.device)
     optimisers = build_optimisers(model, cfg.epochs * steps_per_epoch, steps_per_epoch, peak_lr(cfg.encoder, cfg.lr),
                                   cfg.warmup, cfg.weight_decay, cfg.backbone_lr, cfg.backbone_momentum,
+                                  backbone_weight_decay=cfg.backbone_weight_decay, max_grad_norm=cfg.max_grad_norm,
                                   freeze_backbone=cfg.freeze_backbone)
     step = 0
     if run.resuming:

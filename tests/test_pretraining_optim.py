@@ -19,29 +19,50 @@ def test_schedules():
     assert peak_lr("clip_r50") == 1e-4 and peak_lr("clip_r50x4") == 5e-5 and peak_lr("clip_r50", 3e-4) == 3e-4
 
 
-def test_one_step_moves_the_backbone_by_sgd_and_the_transformer_by_adamw(tiny_clip_rn):
+def _one_step(tiny_clip_rn, **options):
+    """One train_step of a tiny model; returns (model, optimisers, out, params before, grads before clipping)."""
     model = tiny_model(tiny_clip_rn)
     apply_bn_policy(model, "frozen")
-    opt = build_optimisers(model, total_steps=100, steps_per_epoch=10, lr=1e-3, warmup=0.01)
+    opt = build_optimisers(model, total_steps=100, steps_per_epoch=10, lr=1e-3, warmup=0.01, **options)
+    grads = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            p.register_post_accumulate_grad_hook(lambda t, name=name: grads.__setitem__(name, t.grad.clone()))
+    before = {n: p.detach().clone() for n, p in [*model.named_parameters(), *model.named_buffers()]}
+    model.train()
+    out = train_step(model, model, [make_batch(6)], opt, ONE, qa_weight=1.0, num_cells=4)
+    return model, opt, out, before, grads
+
+
+def test_one_step_moves_the_backbone_by_sgd_and_the_transformer_by_adamw(tiny_clip_rn):
+    model, opt, out, before, grads = _one_step(tiny_clip_rn, max_grad_norm=0.0)
     assert {id(p) for p in opt.sgd.param_groups[0]["params"]} == {id(p) for p in model.backbone.parameters()
                                                                  if p.requires_grad}
     assert not {id(p) for g in opt.adamw.param_groups for p in g["params"]} & {id(p) for p in model.backbone_parameters()}
-    conv = model.backbone.trunk.layer4[0].conv2.weight
-    head = model.itm_head.weight
-    grads = {}
-    for name, p in (("conv", conv), ("head", head)):
-        p.register_post_accumulate_grad_hook(lambda t, name=name: grads.__setitem__(name, t.grad.clone()))
-    before = {n: t.detach().clone() for n, t in (("conv", conv), ("head", head))}
-    bn = model.backbone.trunk.bn1
-    stats = bn.running_mean.clone()
-    model.train()
-    out = train_step(model, model, [make_batch(6)], opt, ONE, qa_weight=1.0, num_cells=4)
-    assert out["lr_backbone"] == 3e-3
-    torch.testing.assert_close(conv.detach(), before["conv"] - 3e-3 * grads["conv"])  # SGD, first momentum step
-    g, p0 = grads["head"], before["head"]
+    conv, head = "backbone.trunk.layer4.0.conv2.weight", "itm_head.weight"
+    params = dict(model.named_parameters())
+    assert out["lr_backbone"] == 3e-3 and out["grad_norm"] != out["grad_norm"]  # no clipping: NaN
+    # SGD as released: momentum 0, weight decay 4e-4 (added to the gradient)
+    torch.testing.assert_close(params[conv].detach(), before[conv] - 3e-3 * (grads[conv] + 4e-4 * before[conv]))
+    g, p0 = grads[head], before[head]
     adam = p0 * (1 - 1e-3 * 0.01) - 1e-3 * g / (g.abs() + 1e-6)  # AdamW's first step: decay, then lr x sign
-    torch.testing.assert_close(head.detach(), adam, rtol=0, atol=1e-6)
-    assert torch.equal(bn.running_mean, stats) and not bn.training  # frozen BatchNorm
+    torch.testing.assert_close(params[head].detach(), adam, rtol=0, atol=1e-6)
+    bn = model.backbone.trunk.bn1
+    assert torch.equal(bn.running_mean, before["backbone.trunk.bn1.running_mean"]) and not bn.training  # frozen
+
+
+def test_the_global_gradient_norm_is_clipped_over_both_optimisers(tiny_clip_rn):
+    """The released code clips ``model.parameters()`` together to norm 1 before stepping both optimisers."""
+    model, opt, out, before, grads = _one_step(tiny_clip_rn, max_grad_norm=0.05)
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads.values()]))
+    assert norm > 0.05 and out["grad_norm"] == pytest.approx(float(norm), rel=1e-5)
+    scale = 0.05 / (float(norm) + 1e-6)  # torch's clip_grad_norm_
+    conv = "backbone.trunk.layer4.0.conv2.weight"
+    expected = before[conv] - 3e-3 * (grads[conv] * scale + 4e-4 * before[conv])
+    torch.testing.assert_close(dict(model.named_parameters())[conv].detach(), expected)
+    # a norm under the threshold is left alone
+    _, _, out, _, _ = _one_step(tiny_clip_rn, max_grad_norm=1e6)
+    assert out["grad_norm"] < 1e6
 
 
 def test_frozen_backbone_and_batchnorm_policies(tiny_clip_rn):
@@ -69,7 +90,7 @@ def test_overfits_a_handful_of_pairs(tiny_clip_rn):
     opt = build_optimisers(model, total_steps=1000, steps_per_epoch=1000, lr=3e-3, warmup=0.001, weight_decay=0.0)
     batch = make_batch(6, seed=4)
     model.train()
-    for _ in range(60):
+    for _ in range(120):  # with the released recipe's gradient clipping (norm 1)
         out = train_step(model, model, [batch], opt, ONE, qa_weight=1.0, num_cells=None)
     scores = evaluate(model, [batch], torch.device("cpu"), None)
     assert scores["mlm_acc"] == 1.0 and scores["itm_acc"] == 1.0, (scores, out)
