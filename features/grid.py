@@ -24,8 +24,6 @@ spec says so (every CLIP encoder), as the registry's pooled features are.
 from __future__ import annotations
 
 import copy
-import hashlib
-import os
 from contextlib import nullcontext
 from types import SimpleNamespace
 
@@ -33,24 +31,6 @@ import torch
 import torch.nn.functional as F
 
 from .grid_presets import valid_cells
-
-
-def encoder_record(encoder) -> dict:
-    """The encoder record stored in every grid store: ``{"name", "architecture", "weights",
-    "weights_sha256", "random"}``, the shape of ``features.provenance`` (branch ``weights``):
-    ``weights`` is the tag or the weights file's name (no directory), ``weights_sha256`` that
-    file's SHA-256 (None for a tag or random weights)."""
-    spec, weights = encoder.spec, getattr(encoder, "weights", None)
-    digest = None
-    if weights and os.path.isfile(str(weights)):
-        h = hashlib.sha256()
-        with open(weights, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-        digest = h.hexdigest()
-        weights = os.path.basename(str(weights))
-    return {"name": spec.name, "architecture": spec.architecture, "weights": weights,
-            "weights_sha256": digest, "random": bool(getattr(encoder, "random_weights", False))}
 
 
 def interpolate_pos_embed(pos: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 
 from vln.errors import DataFormatError
 
-from .grid import GridEncoder, encoder_record, grid_mask
+from .grid import GridEncoder, grid_mask
+from .provenance import record_of_encoder
 from .grid_presets import GridPreset
 from .image_store import ImageGridStore
 from .image_store_writer import ImageGridWriter
@@ -184,7 +185,7 @@ def extract_grids(encoder, items, out, preset: GridPreset, *, dtype="float16", b
     from .extract import pick_amp_dtype
 
     out = Path(out)
-    record = encoder_record(encoder)
+    record = record_of_encoder(encoder)
     grids = GridEncoder(encoder, pooled=preset.pooled)
     if resume and store_is_complete(out, record, preset, [i for i, _ in items]):
         logger.info("%s already holds all %d images; nothing to do", out, len(items))

@@ -24,7 +24,7 @@ One record (all little-endian, C order)::
 Image ids are strings (an int id such as COCO's ``cocoid`` is looked up as ``str(id)``).
 
 The encoder record is the dict ``{"name", "architecture", "weights", "weights_sha256",
-"random"}`` (:func:`features.grid.encoder_record`); a reader opened with ``encoder=NAME`` refuses
+"random"}`` (:func:`features.provenance.record_of_encoder`); a reader opened with ``encoder=NAME`` refuses
 a store made by another encoder. Every read checks the record (shape against the shard, finite
 values) and errors name the file, the image and the field (:class:`vln.errors.DataFormatError`).
 

@@ -61,9 +61,12 @@ def encoder_record(name: str, architecture: str | None, weights: str | None, wei
 
 def record_of_encoder(encoder) -> dict:
     """The record of a built encoder (``spec``, ``weights``, ``random_weights`` and, for weights
-    read from a file, ``weights_sha256``)."""
-    spec = encoder.spec
-    return encoder_record(spec.name, spec.architecture, encoder.weights, getattr(encoder, "weights_sha256", None),
+    read from a file, ``weights_sha256``: the loader's, or the file's hash when the encoder has none)."""
+    spec, weights = encoder.spec, getattr(encoder, "weights", None)
+    digest = getattr(encoder, "weights_sha256", None)
+    if digest is None and weights and os.path.isfile(str(weights)):
+        digest = sha256_file(weights)
+    return encoder_record(spec.name, spec.architecture, weights, digest,
                           bool(getattr(encoder, "random_weights", False)))
 
 

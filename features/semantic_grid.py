@@ -121,7 +121,7 @@ class SemanticGridEncoder:
         return grid, pooled.astype(np.float32), mask
 
     def record(self) -> dict:
-        """The encoder record of its stores (the shape of :func:`features.grid.encoder_record`)."""
+        """The encoder record of its stores (the shape of :func:`features.provenance.encoder_record`)."""
         return {"name": self.spec.name, "architecture": self.spec.architecture, "weights": self.weights,
                 "weights_sha256": None, "random": False}
 

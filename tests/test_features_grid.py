@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from features.grid import GridEncoder, encoder_record, grid_mask, interpolate_pos_embed, vit_at_size
+from features.grid import GridEncoder, grid_mask, interpolate_pos_embed, vit_at_size
+from features.provenance import record_of_encoder
 from features.grid_presets import PRESETS, make_preset, parse_size, valid_cells
 
 from grid_helpers import TINY_OPTIONS, tiny_encoder
@@ -141,14 +142,14 @@ def test_clip_resnet_pooled_at_any_size_is_its_attention_pool():
 
 def test_encoder_record_hashes_a_weights_file(tmp_path):
     enc = tiny_encoder("clip_r50x4")  # a fresh one: the attributes changed below stay in this test
-    rec = encoder_record(enc)
+    rec = record_of_encoder(enc)
     assert rec == {"name": "tiny_clip_r50x4", "architecture": "RN50x4-quickgelu", "weights": "random",
                    "weights_sha256": None, "random": True}
     f = tmp_path / "w.pt"
     f.write_bytes(b"abc")
     enc.weights = str(f)
     enc.random_weights = False
-    rec = encoder_record(enc)
+    rec = record_of_encoder(enc)
     assert rec["weights_sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert rec["weights"] == "w.pt" and rec["random"] is False  # the file's name, not where it lies
 
