@@ -101,6 +101,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=2, help="timed iterations per side and round")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads of both sides (default: the "
+                    "trainer's, 1 on the CPU; the original EnvDrop ran with torch's default, one per core)")
     add_require_data(ap)
     args = ap.parse_args(argv)
     if not (SHARED / "R2R" / "R2R_train.json").exists():
@@ -114,7 +116,7 @@ def main(argv=None) -> int:
         for dev in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
             cfg = TrainConfig(features=str(root / "features" / "random640.feats"), dataset="r2r", data_dir=str(root),
                               out=str(Path(tmp) / f"run_{dev}"), eval_splits="", allow_random_features=True,
-                              device=dev, progress=False)
+                              device=dev, progress=False, threads=args.threads)
             trainer = Trainer(cfg)
             res = results[dev] = bench_device(trainer, args.rounds, args.iters)
             load = os.getloadavg()
