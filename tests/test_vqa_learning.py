@@ -89,3 +89,18 @@ def test_the_semantic_grid_answers_existence_and_counting_questions(vqa_corpus):
     assert all(len(v) >= 10 for v in right.values()), {q: len(v) for q, v in right.items()}
     assert np.mean(right["exists"]) == 1.0 and np.mean(right["how many X"]) >= 0.9, {q: np.mean(v) for q, v in right.items()}
     assert np.mean(right["how many objects"]) >= 0.9, {q: np.mean(v) for q, v in right.items()}
+
+
+def test_the_table_has_a_row_per_control_and_a_column_per_answer_or_question_type():
+    from vqa.learning_check import table
+
+    scores = {"real": {"overall": 76.5, "perAnswerType": {"yes/no": 70.3, "number": 80.6},
+                       "perQuestionType": {"is there a": 71.0, "how many": 80.6}},
+              "zero": {"overall": 49.0, "perAnswerType": {"yes/no": 69.3, "number": 61.1},
+                       "perQuestionType": {"is there a": 70.0}}}
+    lines = table(scores).splitlines()
+    assert lines[0] == "| visual input | overall | number | yes/no |"
+    assert lines[2] == "| real | 76.50 | 80.60 | 70.30 |" and lines[3] == "| zero | 49.00 | 61.10 | 69.30 |"
+    by_question = table(scores, "perQuestionType").splitlines()
+    assert by_question[0] == "| visual input | overall | how many | is there a |"
+    assert by_question[3] == "| zero | 49.00 | nan | 70.00 |"  # a type one control never saw

@@ -47,12 +47,13 @@ def learning_check(out: str | Path, train_args: list[str], jobs: int = 1) -> dic
         return {control: f.result() for control, f in futures.items()}
 
 
-def table(scores: dict[str, dict]) -> str:
-    """A Markdown table: one row per control, overall and per answer type."""
-    types = sorted({t for s in scores.values() for t in s.get("perAnswerType", {})})
+def table(scores: dict[str, dict], by: str = "perAnswerType") -> str:
+    """A Markdown table: one row per control, overall and one column per answer type (``by=
+    "perQuestionType"``: per VQA question type, e.g. "is there a", "do you see a", "how many")."""
+    types = sorted({t for s in scores.values() for t in s.get(by, {})})
     lines = ["| visual input | overall | " + " | ".join(types) + " |", "|---" * (len(types) + 2) + "|"]
     for control, s in scores.items():
-        lines.append(f"| {control} | {s['overall']:.2f} | " + " | ".join(f"{s['perAnswerType'].get(t, float('nan')):.2f}"
+        lines.append(f"| {control} | {s['overall']:.2f} | " + " | ".join(f"{s.get(by, {}).get(t, float('nan')):.2f}"
                                                                       for t in types) + " |")
     return "\n".join(lines)
 
@@ -73,5 +74,6 @@ def main(argv=None) -> dict:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "scores.json").write_text(json.dumps(scores, indent=1))
     print(table(scores))
+    print(table(scores, "perQuestionType"))
     print(f"{args.model}, {args.epochs} epochs, {args.jobs} job(s) at a time: {time.perf_counter() - start:.0f} s wall")
     return scores
