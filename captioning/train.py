@@ -72,7 +72,8 @@ class CaptionConfig:
     beam: int = setting(5, "beam size of the evaluation", may_change_on_resume=True)
     eval_every: int = setting(1, "epochs between validations (0: only at the end)", may_change_on_resume=True)
     monitor_split: str | None = setting(None, "also score this split (e.g. test) at every validation: a curve to "
-                                        "report, never used to choose best_val.pt", may_change_on_resume=True)
+                                        "report, never used to choose best_val.pt (default: none)",
+                                        may_change_on_resume=True)
     seed: int = setting(0, "random seed")
     device: str = setting("cpu", "torch device", may_change_on_resume=True)
     threads: int = setting(1, "CPU threads of torch (0: torch's default; several threads on a shared CPU are "
