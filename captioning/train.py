@@ -71,6 +71,9 @@ class CaptionConfig:
     vocab_threshold: int = setting(5, "words seen more than this many times in training form the vocabulary")
     beam: int = setting(5, "beam size of the evaluation", may_change_on_resume=True)
     eval_every: int = setting(1, "epochs between validations (0: only at the end)", may_change_on_resume=True)
+    monitor_split: str | None = setting(None, "also score this split (e.g. test) at every validation: a curve to "
+                                        "report, never used to choose best_val.pt (default: none)",
+                                        may_change_on_resume=True)
     seed: int = setting(0, "random seed")
     device: str = setting("cpu", "torch device", may_change_on_resume=True)
     threads: int = setting(1, "CPU threads of torch (0: torch's default; several threads on a shared CPU are "
@@ -184,7 +187,8 @@ def cider_of(results: list[dict], refs: dict[int, list[str]]) -> float:
 
 
 def main(argv=None) -> dict:
-    """Train; returns ``{"run", "iteration", "val_cider" (list of (epoch, CIDEr)), "model", "data"}``."""
+    """Train; returns ``{"run", "iteration", "val_cider" (list of (epoch, CIDEr)), "monitor_cider" (the same for
+    ``--monitor-split``), "best", "model", "data", "cfg"}``."""
     from training.config import parse_config
 
     cfg, given = parse_config(CaptionConfig, argv, __doc__.splitlines()[0])
@@ -201,13 +205,14 @@ def main(argv=None) -> dict:
     n_train = len(data.enc["train"].image_ids)
     per_epoch = math.ceil(n_train / cfg.batch_images)
     total = cfg.epochs * per_epoch
-    it, history, best = 0, [], None
+    it, history, best, monitor = 0, [], None, []
     if run.resuming:
         tensors, meta = run.load_latest()
         model.load_state_dict(tensors["model"])
         opt.load_state_dict(tensors["optimizer"])
         restore_rng_state(tensors["rng"], device)
         it, history, best = meta["iteration"], meta.get("val_cider", []), meta.get("best")
+        monitor = meta.get("monitor_cider", [])
     elif cfg.start_from:
         it, history = start_from(cfg.start_from, model, opt, data.vocab, mcfg, device)
     if it > total:
@@ -220,11 +225,15 @@ def main(argv=None) -> dict:
         return {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(device)}
 
     def save():
-        run.save_latest(state(), {"iteration": it, "val_cider": history, "best": best, **meta_static})
+        run.save_latest(state(), {"iteration": it, "val_cider": history, "best": best, "monitor_cider": monitor,
+                                  **meta_static})
         policy.saved(it)
 
     policy = LatestPolicy(cfg.latest_every, 0.0)
     val_refs = data.references("val") if "val" in data.enc else None
+    if cfg.monitor_split and cfg.monitor_split not in data.enc:
+        raise ValueError(f"--monitor-split {cfg.monitor_split}: {data.paths['karpathy']} has no such images")
+    monitor_refs = data.references(cfg.monitor_split) if cfg.monitor_split else None
     with TrainLog(run.tb_dir, total, it, cfg.log_every, cfg.progress) as log:
         if it == 0:
             log.hparams(asdict(cfg))
@@ -259,13 +268,18 @@ def main(argv=None) -> dict:
                 c = cider_of(caption_split(model, data, "val", cfg.beam, device), val_refs)
                 history.append([it // per_epoch, c])
                 log.metrics(it, {"val/cider": c})
+                if monitor_refs:
+                    m = cider_of(caption_split(model, data, cfg.monitor_split, cfg.beam, device), monitor_refs)
+                    monitor.append([it // per_epoch, m])
+                    log.metrics(it, {f"{cfg.monitor_split}/cider": m})
                 if best is None or c > best["cider"]:
                     best = {"cider": c, "epoch": it // per_epoch, "iteration": it}
                     run.save_best("val", state(), {"iteration": it, "val_cider": history, "best": best, **meta_static})
                 save()
             elif policy.due(it) or it == total:
                 save()
-    return {"run": run, "iteration": it, "val_cider": history, "best": best, "model": model, "data": data, "cfg": cfg}
+    return {"run": run, "iteration": it, "val_cider": history, "monitor_cider": monitor, "best": best, "model": model,
+            "data": data, "cfg": cfg}
 
 
 def start_from(path: str | Path, model, opt, vocab: Vocab, mcfg: CaptionModelConfig, device) -> tuple[int, list]:

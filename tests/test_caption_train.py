@@ -115,8 +115,13 @@ def test_learning_check_runs_scst_and_xe_from_one_checkpoint(small_corpus, tmp_p
     assert row["start_epoch"] == 2 and row["end_epoch"] == 3
     assert [e for e, _ in row["val_scst"]] == [e for e, _ in row["val_xe_cont"]] == [3]
     assert row["val_scst"] != row["val_xe_cont"]  # SCST steps changed the model
-    for k in ("test_start", "test_xe_cont", "test_scst"):
+    for k in ("test_start", "test_xe_cont", "test_scst", "test_xe_cont_val_best", "test_scst_val_best"):
         assert row[k]["cider_d"] >= 0
+    # one run's epochs after the split: the val-chosen model is the last, and the test curve ends at its score
+    assert row["best_epoch_scst"] == row["best_epoch_xe_cont"] == 3
+    assert row["test_curve_scst"] == [[3, pytest.approx(row["test_scst"]["cider_d"])]]
+    assert row["test_curve_xe_cont"] == [[3, pytest.approx(row["test_xe_cont"]["cider_d"])]]
+    assert row["test_scst_val_best"] == pytest.approx(row["test_scst"])
     assert row["test_constant"] > 0 and row["constant_caption"]
     assert summary["scst_gain"] == [row["test_scst"]["cider_d"] - row["test_xe_cont"]["cider_d"]]
     assert main(args)["seeds"] == [row]  # read back, not retrained
