@@ -23,15 +23,25 @@ class SoftDotAttention(nn.Module):
 
     def scores(self, h: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, N) logits of h (B, Q) over context (B, N, C); ``mask`` (B, N) True = ignore."""
-        logits = torch.bmm(context, self.linear_in(h).unsqueeze(2)).squeeze(2)
+        return self.attend_scores(self.linear_in(h), context, mask)
+
+    @staticmethod
+    def attend_scores(query: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N) logits of an already mapped query (B, C) over context (B, N, C)."""
+        logits = torch.bmm(context, query.unsqueeze(2)).squeeze(2)
         if mask is not None:
             logits = logits.masked_fill(mask, float("-inf"))
         return logits
 
+    @staticmethod
+    def attend(query: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None):
+        """(weighted context (B, C), attention weights (B, N)) of a mapped query (B, C)."""
+        attn = torch.softmax(SoftDotAttention.attend_scores(query, context, mask), dim=1)
+        return torch.bmm(attn.unsqueeze(1), context).squeeze(1), attn
+
     def forward(self, h, context, mask=None):
         """Returns (h_tilde or weighted context, attention weights (B, N))."""
-        attn = torch.softmax(self.scores(h, context, mask), dim=1)
-        weighted = torch.bmm(attn.unsqueeze(1), context).squeeze(1)
+        weighted, attn = self.attend(self.linear_in(h), context, mask)
         if not self.output_tilde:
             return weighted, attn
         return torch.tanh(self.linear_out(torch.cat([weighted, h], dim=1))), attn

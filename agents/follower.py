@@ -15,8 +15,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from envs.angles import ANGLE_FEATURE_SIZE
 
 from .attention import SoftDotAttention
-from .packed_lstm import packed_bilstm
+from .packed_lstm import lstm_gates, packed_bilstm, pad_packed
 from .rows import Rows, drop_visual, dropout
+from .step_grads import StepGrads, linear_params
 
 __all__ = ["AttnDecoder", "Critic", "Follower", "FollowerConfig", "InstructionEncoder", "drop_visual"]
 
@@ -60,21 +61,26 @@ class InstructionEncoder(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, split_steps: bool = True, contiguous: bool = True):
         """tokens (B, L) int64, lengths (B,) -> ctx (B, L', 512), ctx padding mask (B, L') bool, (h0, c0).
 
-        ``split_steps``: run the LSTM with :func:`agents.packed_lstm.packed_bilstm` (the same
-        numbers as ``nn.LSTM``, a backward linear in the length on the CPU); False: ``nn.LSTM``.
+        ``split_steps``: run the LSTM with :func:`agents.packed_lstm.packed_bilstm` and pad with
+        :func:`agents.packed_lstm.pad_packed` (the same numbers as ``nn.LSTM`` and
+        ``pad_packed_sequence``, backwards linear in the length on the CPU); False: those two.
         ``contiguous``: return ctx in row-major memory (``pad_packed_sequence`` gives a transposed
         view, which every attention step over it would copy again); the same numbers either way.
         """
-        emb = self.drop(self.embedding(tokens))
+        emb = dropout(self.embedding(tokens), self.drop)
         lengths_cpu = lengths.clamp(min=1).cpu()
         packed = pack_padded_sequence(emb, lengths_cpu, batch_first=True, enforce_sorted=False)
-        out, (h, c) = packed_bilstm(self.lstm, packed) if split_steps else self.lstm(packed)
-        ctx, _ = pad_packed_sequence(out, batch_first=True)
+        if split_steps:
+            out, (h, c) = packed_bilstm(self.lstm, packed)
+            ctx = pad_packed(out)
+        else:
+            out, (h, c) = self.lstm(packed)
+            ctx, _ = pad_packed_sequence(out, batch_first=True)
         h_cat = torch.cat([h[0], h[1]], dim=1)
         c_cat = torch.cat([c[0], c[1]], dim=1)
         h0 = torch.tanh(self.bridge(h_cat))
         mask = torch.arange(ctx.shape[1], device=ctx.device)[None, :] >= lengths_cpu.to(ctx.device)[:, None]
-        ctx = self.drop(ctx)  # the mask is drawn in ctx's memory layout, as before
+        ctx = dropout(ctx, self.drop)
         return (ctx.contiguous() if contiguous else ctx), mask, (h0, c_cat)
 
 
@@ -92,15 +98,28 @@ class AttnDecoder(nn.Module):
         self.instr_attention = SoftDotAttention(cfg.hidden, cfg.hidden)
         self.candidate_attention = SoftDotAttention(cfg.hidden, cfg.feature_size, output_tilde=False)
 
-    def forward(self, action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows: Rows | None = None):
+    def step_linears(self) -> dict:
+        """name -> (weight, bias) of every linear map a step applies (for :class:`StepGrads`)."""
+        return {"action": linear_params(self.action_embedding[0]), "feat_in": linear_params(self.feat_attention.linear_in),
+                "lstm_ih": (self.lstm.weight_ih, self.lstm.bias_ih), "lstm_hh": (self.lstm.weight_hh, self.lstm.bias_hh),
+                "instr_in": linear_params(self.instr_attention.linear_in),
+                "instr_out": linear_params(self.instr_attention.linear_out),
+                "cand_in": linear_params(self.candidate_attention.linear_in)}
+
+    def forward(self, action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows: Rows | None = None,
+                grads: StepGrads | None = None):
         """Shapes: action_angles (B, 128), views (B, 36, F), candidates (B, K+1, F), candidate_mask
         (B, K+1) bool, h/c (B, 512), ctx (B, L, 512), ctx_mask (B, L) bool.
 
-        ``rows``: the tensors hold only these rows of a batch of ``rows.batch`` (the dropout masks
-        are drawn for the whole batch, see :mod:`agents.rows`); None: the whole batch.
+        ``rows``: which of the rows the tensors hold are running episodes (the dropout masks are
+        drawn for those, the others are not dropped, see :mod:`agents.rows`); None: all of them.
+        ``grads``: form the weight and context gradients once per rollout (:class:`StepGrads`,
+        made over :meth:`step_linears` and the encoder's context; ``ctx`` is then detached).
 
         Returns (h1, c1, logits (B, K+1) with -inf on padding, h_tilde).
         """
+        if grads is not None:
+            return self._deferred_step(action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows, grads)
         dim = self.cfg.feature_dim
         act = dropout(self.action_embedding(action_angles), self.drop, rows)
         views = drop_visual(views, self.feat_drop, dim, rows)
@@ -109,6 +128,23 @@ class AttnDecoder(nn.Module):
         h1, c1 = self.lstm(torch.cat([act, attended], dim=1), (h, c))
         h_tilde, _ = self.instr_attention(dropout(h1, self.drop, rows), ctx, ctx_mask)
         logits = self.candidate_attention.scores(dropout(h_tilde, self.drop, rows), candidates, candidate_mask)
+        return h1, c1, logits, h_tilde
+
+    def _deferred_step(self, action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows, grads):
+        """:meth:`forward`'s arithmetic with the linear maps and the context attention of ``grads``."""
+        dim = self.cfg.feature_dim
+        act = dropout(torch.tanh(grads.linear("action", action_angles)), self.drop, rows)
+        views = drop_visual(views, self.feat_drop, dim, rows)
+        candidates = drop_visual(candidates, self.feat_drop, dim, rows)
+        query = grads.linear("feat_in", dropout(h, self.drop, rows))
+        attended, _ = self.feat_attention.attend(query, views)
+        gates = grads.linear("lstm_ih", torch.cat([act, attended], dim=1)) + grads.linear("lstm_hh", h)
+        h1, c1 = lstm_gates(gates, c)
+        h1_drop = dropout(h1, self.drop, rows)
+        weighted = grads.attend(grads.linear("instr_in", h1_drop), ctx, ctx_mask)
+        h_tilde = torch.tanh(grads.linear("instr_out", torch.cat([weighted, h1_drop], dim=1)))
+        query = grads.linear("cand_in", dropout(h_tilde, self.drop, rows))
+        logits = self.candidate_attention.attend_scores(query, candidates, candidate_mask)
         return h1, c1, logits, h_tilde
 
 
@@ -120,9 +156,7 @@ class Critic(nn.Module):
         self.net = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
 
     def forward(self, h: torch.Tensor, rows: Rows | None = None) -> torch.Tensor:
-        """(B, 512) -> (B,) values; ``rows``: ``h`` holds only these rows of the batch (see the decoder)."""
-        if rows is None:
-            return self.net(h).squeeze(1)
+        """(B, 512) -> (B,) values; ``rows``: the running rows of ``h``, whose dropout is drawn (see the decoder)."""
         first, relu, drop, last = self.net
         return last(dropout(relu(first(h)), drop, rows)).squeeze(1)
 

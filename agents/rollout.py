@@ -20,6 +20,7 @@ from envs.batch import NavBatch
 from .bank import FeatureBank
 from .follower import Follower
 from .rows import Rows
+from .step_grads import StepGrads
 
 FEEDBACKS = ("teacher", "sample", "argmax")
 
@@ -56,16 +57,20 @@ class Speedups:
     Attributes:
         active_rows: compute each decoding step for the episodes still running only (the
             original computes all B rows until the last episode ends).
-        split_encoder: the instruction LSTM's packed steps split with one ``split``
-            (:mod:`agents.packed_lstm`), not sliced one by one as ``nn.LSTM`` does on the CPU,
-            whose backward pass is quadratic in the instruction length.
+        split_encoder: the instruction LSTM's packed steps split with one ``split`` and its
+            output padded with one ``index_copy`` (:mod:`agents.packed_lstm`), not sliced and
+            padded step by step as ``nn.LSTM`` and ``pad_packed_sequence`` do on the CPU, whose
+            backward passes are quadratic in the instruction length.
         contiguous_context: the encoder's output made row-major once, not copied by every
             attention step over it (``pad_packed_sequence`` returns a transposed view).
+        step_grads: the decoder's weight gradients and the context's gradient formed once over
+            all steps of a rollout (:mod:`agents.step_grads`), not written and summed step by step.
     """
 
     active_rows: bool = True
     split_encoder: bool = True
     contiguous_context: bool = True
+    step_grads: bool = True
 
     @classmethod
     def none(cls) -> "Speedups":
@@ -76,7 +81,8 @@ class Speedups:
 def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *, il: bool = False,
             rl: bool = False, env_mask: torch.Tensor | None = None, max_steps: int | None = None,
             gamma: float = 0.9, entropy_coef: float = 0.01, generator: torch.Generator | None = None,
-            active_rows: bool = True, split_encoder: bool = True, contiguous_context: bool = True) -> RolloutResult:
+            active_rows: bool = True, split_encoder: bool = True, contiguous_context: bool = True,
+            step_grads: bool = True) -> RolloutResult:
     """Roll the B episodes that ``nav`` was reset to until all stop or ``max_steps`` actions.
 
     Args:
@@ -89,8 +95,9 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
         active_rows: compute each step for the episodes still running only (False: every row
             until the last episode ends, as the original EnvDrop). The losses, gradients and
             sampled actions are the same either way (to float rounding): every random draw is
-            still made for the whole batch (:mod:`agents.rows`).
-        split_encoder, contiguous_context: see :class:`Speedups` (the same numbers either way).
+            made for the running episodes only, either way (:mod:`agents.rows`).
+        split_encoder, contiguous_context, step_grads: see :class:`Speedups` (the same numbers
+            either way).
     """
     if feedback not in FEEDBACKS:
         raise ValueError(f"feedback must be one of {FEEDBACKS}, got {feedback!r}")
@@ -102,6 +109,10 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
     lengths = torch.as_tensor(obs["instruction_length"][:, 0], device=dev)
     tokens = tokens[:, : int(lengths.max().clamp(min=1))]
     ctx, ctx_mask, (h, c) = model.encoder(tokens, lengths, split_encoder, contiguous_context)
+    grads = None
+    if step_grads and torch.is_grad_enabled() and ctx.requires_grad:
+        grads = StepGrads(model.decoder.step_linears(), ctx)  # gives ctx its gradient; the steps use it detached
+        ctx = ctx.detach()
     ended = np.zeros(B, dtype=bool)
     live = np.arange(B)  # the batch rows that h, c, ctx and the step tensors hold
     loss_il = torch.zeros((), device=dev)
@@ -115,11 +126,13 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
             keep = np.flatnonzero(~ended[live])
             k = torch.as_tensor(keep, device=dev)
             h, c, ctx, ctx_mask, live = h[k], c[k], ctx[k], ctx_mask[k], live[keep]
-        rows = Rows.of(live, B, dev)
+            if grads is not None:
+                grads.rows = torch.as_tensor(live, device=dev)
+        rows = Rows.of(np.flatnonzero(~ended[live]), len(live), dev)  # the held rows still running
         row_steps += len(live)
-        inp = bank.step_inputs(obs, env_mask, None if rows is None else live)
+        inp = bank.step_inputs(obs, env_mask, None if len(live) == B else live)
         h, c, logits, _ = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
-                                        h, c, ctx, ctx_mask, rows)
+                                        h, c, ctx, ctx_mask, rows, grads)
         teacher = nav.teacher_actions()
         if il:
             target = torch.as_tensor(np.where(ended, -100, teacher)[live], device=dev)
@@ -132,7 +145,7 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
         else:
             if feedback == "sample":
                 dist = torch.distributions.Categorical(logits=logits, validate_args=False)  # checks cost per step
-                a = sample_actions(dist.probs, rows, generator)
+                a = sample_actions(dist.probs, rows, generator, stop_action)
             else:
                 a = logits.argmax(dim=1)
             # A copy, never a view: the env marks ended slots while the loss still needs ``a``
@@ -157,18 +170,14 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
     return RolloutResult(loss_il / B, loss_rl, t, ended.copy(), stats, row_steps, episode_losses)
 
 
-def sample_actions(probs: torch.Tensor, rows: Rows | None, generator: torch.Generator | None) -> torch.Tensor:
-    """(n,) actions drawn from ``probs`` (n, K+1) with ``torch.multinomial`` on all B rows.
-
-    With ``rows``, the finished rows get STOP's one-hot distribution, so the draw takes the
-    random stream a batch of B takes and each running row gets the action it would get there.
-    """
+def sample_actions(probs: torch.Tensor, rows: Rows | None, generator: torch.Generator | None,
+                   stop_action: int) -> torch.Tensor:
+    """(n,) actions drawn from ``probs`` (n, K+1) with ``torch.multinomial``, for the running
+    ``rows`` only (None: every row runs); the other rows get ``stop_action`` (see :mod:`agents.rows`)."""
     if rows is None:
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)
-    full = probs.new_zeros(rows.batch, probs.shape[1])
-    full[:, -1] = 1.0
-    full[rows.index] = probs.detach()
-    return torch.multinomial(full, 1, generator=generator).squeeze(1)[rows.index]
+    drawn = torch.multinomial(probs.detach()[rows.index], 1, generator=generator).squeeze(1)
+    return rows.scatter(drawn, stop_action)
 
 
 @dataclass
@@ -199,17 +208,17 @@ def a2c_loss(model, steps: list, rewards, last_h, last_live, ended, gamma, entro
     dev = last_h.device
     B = len(ended)
     T = len(steps)
-    with torch.no_grad():
-        running = torch.as_tensor(~ended[last_live], device=dev, dtype=torch.float32)
-        boot = model.critic(last_h, Rows.of(last_live, B, dev)) * running
+    with torch.no_grad():  # bootstrap the episodes still running after the last step
+        going = ~ended[last_live]
+        boot = model.critic(last_h, Rows.of(np.flatnonzero(going), len(last_live), dev))
+        boot = boot * torch.as_tensor(going, device=dev, dtype=torch.float32)
         bootstrap = boot if len(last_live) == B else torch.zeros(B, device=dev).index_copy(
             0, torch.as_tensor(last_live, device=dev), boot)
-    if all(len(s.live) == B for s in steps):
-        values = model.critic(torch.stack([s.hidden for s in steps]).flatten(0, 1)).view(T, -1)
-    else:  # the critic of the computed rows, its dropout drawn for all T * B
-        flat = np.concatenate([t * B + s.live for t, s in enumerate(steps)])
-        v = model.critic(torch.cat([s.hidden for s in steps]), Rows(torch.as_tensor(flat, device=dev), T * B))
-        values = _by_step(list(v.split([len(s.live) for s in steps])), steps, B)
+    # the critic of every computed row of every step, its dropout drawn for the running ones (agents.rows)
+    mask_rows = torch.cat([s.mask for s in steps])
+    v = model.critic(torch.cat([s.hidden for s in steps]),
+                     Rows.of(np.flatnonzero(mask_rows.cpu().numpy() > 0), len(mask_rows), dev))
+    values = _by_step(list(v.split([len(s.live) for s in steps])), steps, B)
     R = torch.as_tensor(np.stack(rewards), device=dev, dtype=torch.float32)
     returns = torch.empty_like(R)
     running = bootstrap

@@ -111,6 +111,66 @@ def test_packed_bilstm_equals_nn_lstm_outputs_and_gradients():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("enforce_sorted", [False, True])
+def test_pad_packed_equals_pad_packed_sequence_values_layout_and_gradient(enforce_sorted):
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from agents.packed_lstm import pad_packed
+
+    torch.manual_seed(1)
+    lengths = torch.tensor([7, 5, 3, 1] if enforce_sorted else [3, 7, 1, 5])
+    x = torch.randn(4, 7, 3)
+    weight = torch.randn(4, 7, 3)
+    results = []
+    for pad in (lambda p: pad_packed_sequence(p, batch_first=True)[0], pad_packed):
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=enforce_sorted)
+        data = packed.data.clone().requires_grad_(True)
+        out = pad(packed._replace(data=data))
+        (out * weight).sum().backward()
+        results.append((out, out.stride(), data.grad))
+    (a, sa, ga), (b, sb, gb) = results
+    assert torch.equal(a, b) and sa == sb  # same memory layout: a dropout mask drawn on it lands alike
+    assert torch.equal(ga, gb)
+
+
+def test_step_grads_give_autograds_weight_and_context_gradients():
+    """Deferred gradients of linear maps and context attention over steps with shrinking rows."""
+    from agents.attention import SoftDotAttention
+    from agents.step_grads import StepGrads
+
+    torch.manual_seed(2)
+    B, L, H = 5, 6, 4
+    lin = torch.nn.Linear(H, H)
+    ctx0 = torch.randn(B, L, H)
+    mask = torch.zeros(B, L, dtype=torch.bool)
+    mask[1, 4:] = True
+    held_per_step = [torch.arange(B), torch.tensor([0, 2, 3, 4]), torch.tensor([2, 4])]
+    results = []
+    for deferred in (False, True):
+        lin.zero_grad()
+        ctx = ctx0.clone().requires_grad_(True)
+        grads = StepGrads({"lin": (lin.weight, lin.bias)}, ctx) if deferred else None
+        h = torch.randn(B, H, generator=torch.Generator().manual_seed(3))
+        loss = 0.0
+        for rows in held_per_step:
+            q = lin(h[rows]) if grads is None else grads.linear("lin", h[rows])
+            if grads is None:
+                w, _ = SoftDotAttention.attend(q, ctx[rows], mask[rows])
+            else:
+                grads.rows = rows
+                w = grads.attend(q, ctx.detach()[rows], mask[rows])
+            loss = loss + (w * torch.arange(1.0, H + 1)).pow(2).sum()
+            h = h.clone()
+            h[rows] = torch.tanh(w)
+        loss.backward()
+        results.append((float(loss.detach()), lin.weight.grad.clone(), lin.bias.grad.clone(), ctx.grad.clone()))
+    (la, *ga), (lb, *gb) = results
+    assert la == pytest.approx(lb, rel=1e-6)
+    for a, b in zip(ga, gb):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert ga[2].abs().sum() > 0 and ga[2][1, 4:].abs().sum() == 0  # masked context entries get nothing
+
+
 def test_sampled_il_with_a2c_gives_the_same_iteration(trainer):
     """``--il-feedback sample`` (one sampled rollout carries the IL and the A2C loss) under every speed-up."""
     torch.manual_seed(14)
