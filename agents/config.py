@@ -24,6 +24,7 @@ class TrainConfig:
     iters: int = field(default=80000, metadata={"help": "training iterations (one IL batch + one RL batch each)", **MAY_CHANGE})
     batch_size: int = field(default=64, metadata={"help": "episodes per batch"})
     lr: float = field(default=1e-4, metadata={"help": "follower learning rate (RMSprop)"})
+    lr_schedule: str = field(default="constant", metadata={"help": "follower learning-rate schedule over --iters: 'constant' (EnvDrop) or 'cosine' (from --lr down to 0 at --iters; a resumed run that changes --iters follows the new horizon)", "choices": ("constant", "cosine")})
     speaker_lr: float = field(default=1e-4, metadata={"help": "speaker learning rate (Adam)"})
     ml_weight: float | None = field(default=None, metadata={"help": "IL weight (default 0.2 R2R, 0.4 RxR)"})
     aug_ml_weight: float = field(default=0.6, metadata={"help": "IL weight on speaker-labelled augmented batches (bt)"})

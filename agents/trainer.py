@@ -11,8 +11,8 @@ may change on resume (``--iters``, the device, logging).
 """
 from __future__ import annotations
 
-import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -179,6 +179,12 @@ class Trainer:
             return None
         return self.real_env_dropout.sample(batch_size, self.bank.dim, self.device)
 
+    def lr_at(self, iteration: int) -> float:
+        """The follower's learning rate for the step after ``iteration`` steps (``cfg.lr_schedule``)."""
+        if self.cfg.lr_schedule == "constant":
+            return self.cfg.lr
+        return 0.5 * self.cfg.lr * (1.0 + math.cos(math.pi * min(iteration / max(self.cfg.iters, 1), 1.0)))
+
     def train_iteration(self) -> dict:
         """One optimiser step; returns float losses for logging."""
         self.follower.train()
@@ -304,6 +310,8 @@ class Trainer:
                     logger.info("baselines: %s", "  ".join(f"{k} {v:.4f}" for k, v in self.baseline.items()))
                     self.log.metrics(0, {f"baseline/{k}": v for k, v in self.baseline.items()})
             while self.iteration < iters:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.lr_at(self.iteration)
                 losses = self.train_iteration()
                 self.iteration += 1
                 self.log.step(self.iteration, losses)

@@ -62,6 +62,16 @@ def test_resumed_run_gives_the_same_next_losses(root, tmp_path):
     assert m_full["sampler"] == m_cut["sampler"]
 
 
+def test_cosine_schedule_sets_each_iterations_learning_rate(root, tmp_path):
+    cfg = make_cfg(root, tmp_path / "run", iters=4, eval_every=4, lr=1e-3, lr_schedule="cosine", eval_splits="val_unseen")
+    trainer = Trainer(cfg)
+    used = []
+    trainer.train(on_iteration=lambda i, losses: used.append(trainer.optimizer.param_groups[0]["lr"]))
+    expected = [0.5e-3 * (1 + np.cos(np.pi * i / 4)) for i in range(4)]  # 1e-3 at the first step, towards 0
+    assert used == pytest.approx(expected, rel=1e-12)
+    assert Trainer(make_cfg(root, tmp_path / "const", iters=4, lr=1e-3)).lr_at(3) == 1e-3
+
+
 def test_checkpoint_refuses_arbitrary_pickles(tmp_path):
     from vln.errors import DataFormatError
 
