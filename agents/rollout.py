@@ -62,7 +62,8 @@ class Speedups:
             padded step by step as ``nn.LSTM`` and ``pad_packed_sequence`` do on the CPU, whose
             backward passes are quadratic in the instruction length.
         contiguous_context: the encoder's output made row-major once, not copied by every
-            attention step over it (``pad_packed_sequence`` returns a transposed view).
+            attention step over it (padding a batch packed in sorted order gives a transposed
+            view; the rollout's batches are packed unsorted, whose padding is row-major already).
         step_grads: the decoder's weight gradients and the context's gradient formed once over
             all steps of a rollout (:mod:`agents.step_grads`), not written and summed step by step.
     """
