@@ -72,7 +72,11 @@ def drop_visual(x: torch.Tensor, module: nn.Dropout, dim: int, rows: Rows | None
     if dim == 0 or not module.training or module.p == 0:
         return x
     n = x.shape[0] if rows is None else len(rows.index)
-    mask = keep_mask((n,) + tuple(x.shape[1:-1]) + (dim,), module.p, x)
+    # one (n, ..., C) factor: the mask on the visual channels, 1 on the rest, then one product
+    # (the draw is keep_mask's: the same numbers in the same order)
+    factor = torch.empty((n,) + tuple(x.shape[1:]), device=x.device, dtype=x.dtype)
+    factor[..., :dim].uniform_().ge_(module.p).mul_(1.0 / (1.0 - module.p))
+    factor[..., dim:] = 1.0
     if rows is not None:
-        mask = rows.scatter(mask)
-    return torch.cat([x[..., :dim] * mask, x[..., dim:]], dim=-1)
+        factor = rows.scatter(factor)
+    return x * factor
