@@ -64,8 +64,9 @@ class InstructionEncoder(nn.Module):
         ``split_steps``: run the LSTM with :func:`agents.packed_lstm.packed_bilstm` and pad with
         :func:`agents.packed_lstm.pad_packed` (the same numbers as ``nn.LSTM`` and
         ``pad_packed_sequence``, backwards linear in the length on the CPU); False: those two.
-        ``contiguous``: return ctx in row-major memory (``pad_packed_sequence`` gives a transposed
-        view, which every attention step over it would copy again); the same numbers either way.
+        ``contiguous``: return ctx in row-major memory (padding a batch packed in sorted order gives
+        a transposed view, which every attention step over it would copy again; this encoder packs
+        unsorted, whose padding is row-major already); the same numbers either way.
         """
         emb = dropout(self.embedding(tokens), self.drop)
         lengths_cpu = lengths.clamp(min=1).cpu()

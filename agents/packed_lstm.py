@@ -98,8 +98,10 @@ def pad_packed(packed: PackedSequence) -> torch.Tensor:
     sizes = packed.batch_sizes.tolist()
     B, L = sizes[0], len(sizes)
     dev = packed.data.device
-    steps = torch.repeat_interleave(torch.arange(L, device=dev), packed.batch_sizes.to(dev))
-    sorted_rows = torch.cat([torch.arange(n, device=dev) for n in sizes])
+    counts = packed.batch_sizes.to(dev)
+    steps = torch.repeat_interleave(torch.arange(L, device=dev), counts)  # packed row -> its time step
+    starts = torch.cumsum(counts, 0) - counts
+    sorted_rows = torch.arange(len(steps), device=dev) - starts[steps]  # packed row -> its sorted position
     if packed.sorted_indices is None:  # time-major, transposed, as pad_packed_sequence leaves it
         dest = steps * B + sorted_rows
         return packed.data.new_zeros(L * B, packed.data.shape[1]).index_copy(0, dest, packed.data).view(L, B, -1).transpose(0, 1)
