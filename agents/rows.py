@@ -49,6 +49,8 @@ def keep_mask(shape: tuple, p: float, like: torch.Tensor) -> torch.Tensor:
     ``torch.dropout`` draws with its Bernoulli sampler, which on the CPU is 3-4x slower (a
     fifth of the instruction encoder's forward pass).
     """
+    if p >= 1.0:  # everything dropped, as torch.dropout (no 0 * inf)
+        return torch.zeros(shape, device=like.device, dtype=like.dtype)
     return torch.rand(shape, device=like.device, dtype=like.dtype).ge_(p).mul_(1.0 / (1.0 - p))
 
 
@@ -75,7 +77,11 @@ def drop_visual(x: torch.Tensor, module: nn.Dropout, dim: int, rows: Rows | None
     # one (n, ..., C) factor: the mask on the visual channels, 1 on the rest, then one product
     # (the draw is keep_mask's: the same numbers in the same order)
     factor = torch.empty((n,) + tuple(x.shape[1:]), device=x.device, dtype=x.dtype)
-    factor[..., :dim].uniform_().ge_(module.p).mul_(1.0 / (1.0 - module.p))
+    visual = factor[..., :dim]
+    if module.p >= 1.0:
+        visual.zero_()
+    else:
+        visual.uniform_().ge_(module.p).mul_(1.0 / (1.0 - module.p))
     factor[..., dim:] = 1.0
     if rows is not None:
         factor = rows.scatter(factor)

@@ -183,3 +183,21 @@ def test_sampled_il_with_a2c_gives_the_same_iteration(trainer):
     assert on["row_steps"][0] < off["row_steps"][0]  # rows of stopped episodes were left out
     assert off["losses"]["loss_ml"] > 0 and off["losses"]["loss_rl"] != 0.0
     assert_same(on, off)
+
+
+def test_dropout_masks_have_torch_dropouts_distribution():
+    """``agents.rows``' rand-drawn masks: entries 0 or 1 / (1 - p), kept with probability 1 - p;
+    p = 1 drops everything (no 0 * inf); the angle channels are never dropped."""
+    from torch import nn
+
+    from agents.rows import drop_visual, dropout, keep_mask
+
+    torch.manual_seed(5)
+    mask = keep_mask((400, 500), 0.3, torch.empty(0))
+    assert set(torch.unique(mask).tolist()) == {0.0, pytest.approx(1 / 0.7)}
+    assert abs(float((mask > 0).float().mean()) - 0.7) < 0.005  # 200k draws: 5 standard errors
+    x = torch.randn(4, 3, 10)
+    assert torch.equal(dropout(x, nn.Dropout(1.0)), torch.zeros_like(x))
+    dropped = drop_visual(x, nn.Dropout(1.0), 7)
+    assert torch.equal(dropped[..., :7], torch.zeros(4, 3, 7)) and torch.equal(dropped[..., 7:], x[..., 7:])
+    assert torch.equal(dropout(x, nn.Dropout(0.5).eval()), x)
