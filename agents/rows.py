@@ -42,16 +42,23 @@ class Rows:
         return full
 
 
-def keep_mask(shape: tuple, p: float, like: torch.Tensor) -> torch.Tensor:
-    """Inverted-dropout mask of ``shape``: each entry 1 / (1 - p) with probability 1 - p, else 0.
+def keep_mask_(out: torch.Tensor, p: float) -> torch.Tensor:
+    """Fill ``out`` in place with an inverted-dropout mask: each entry 1 / (1 - p) with probability
+    1 - p, else 0; returns ``out``.
 
-    Drawn with ``torch.rand`` (entry kept where the uniform number is >= p): the distribution
-    ``torch.dropout`` draws with its Bernoulli sampler, which on the CPU is 3-4x slower (a
-    fifth of the instruction encoder's forward pass).
+    Drawn with ``torch.rand``'s uniform numbers (entry kept where the number is >= p): the
+    distribution ``torch.dropout`` draws with its Bernoulli sampler, which on the CPU is 3-4x slower
+    (a fifth of the instruction encoder's forward pass). p >= 1 drops everything, as
+    ``torch.dropout`` (no 0 * inf).
     """
-    if p >= 1.0:  # everything dropped, as torch.dropout (no 0 * inf)
-        return torch.zeros(shape, device=like.device, dtype=like.dtype)
-    return torch.rand(shape, device=like.device, dtype=like.dtype).ge_(p).mul_(1.0 / (1.0 - p))
+    if p >= 1.0:
+        return out.zero_()
+    return out.uniform_().ge_(p).mul_(1.0 / (1.0 - p))
+
+
+def keep_mask(shape: tuple, p: float, like: torch.Tensor) -> torch.Tensor:
+    """A new mask of ``shape`` on ``like``'s device and dtype (:func:`keep_mask_`)."""
+    return keep_mask_(torch.empty(shape, device=like.device, dtype=like.dtype), p)
 
 
 def dropout(x: torch.Tensor, module: nn.Dropout, rows: Rows | None = None) -> torch.Tensor:
@@ -75,13 +82,8 @@ def drop_visual(x: torch.Tensor, module: nn.Dropout, dim: int, rows: Rows | None
         return x
     n = x.shape[0] if rows is None else len(rows.index)
     # one (n, ..., C) factor: the mask on the visual channels, 1 on the rest, then one product
-    # (the draw is keep_mask's: the same numbers in the same order)
     factor = torch.empty((n,) + tuple(x.shape[1:]), device=x.device, dtype=x.dtype)
-    visual = factor[..., :dim]
-    if module.p >= 1.0:
-        visual.zero_()
-    else:
-        visual.uniform_().ge_(module.p).mul_(1.0 / (1.0 - module.p))
+    keep_mask_(factor[..., :dim], module.p)
     factor[..., dim:] = 1.0
     if rows is not None:
         factor = rows.scatter(factor)

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import SoftDotAttention
+
 
 class StepGrads:
     """Per-step linear maps and context attention whose weight / context gradients are deferred.
@@ -128,13 +130,10 @@ class _StepAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, query, anchor, store: StepGrads, context_rows, mask, rows):
-        logits = torch.bmm(context_rows, query.unsqueeze(2)).squeeze(2)
-        if mask is not None:
-            logits = logits.masked_fill(mask, float("-inf"))
-        attn = torch.softmax(logits, dim=1)
+        weighted, attn = SoftDotAttention.attend(query, context_rows, mask)
         ctx.save_for_backward(query, attn, context_rows)
         ctx.store, ctx.rows = store, rows
-        return torch.bmm(attn.unsqueeze(1), context_rows).squeeze(1)
+        return weighted
 
     @staticmethod
     def backward(ctx, grad):
