@@ -34,6 +34,7 @@ from training.logging import TrainLog
 from training.run import LatestPolicy, RunDir, run_name
 from vln.io_utils import atomic_write_json
 
+from .optim import MAX_GRAD_NORM
 from .tasks import TASKS
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class FinetuneConfig:
     warmup: float = setting(0.05, "fraction of the steps warming AdamW up linearly (the released VQA command's 0.05)")
     weight_decay: float = setting(0.01, "AdamW weight decay (not on biases and LayerNorms)")
     backbone_lr: float = setting(1e-3, "backbone SGD learning rate (x0.1 from epoch 3; momentum 0, weight decay 4e-4)")
-    max_grad_norm: float = setting(1.0, "clip the global gradient norm of every update to this (0: off)")
+    max_grad_norm: float = setting(MAX_GRAD_NORM, "clip the global gradient norm of every update to this (0: off)")
     freeze_backbone: bool = setting(False, "keep the CLIP backbone fixed")
     bn: str = setting("frozen", "backbone BatchNorm: frozen or train", choices=("frozen", "train"))
     min_answer_count: int = setting(0, "answers seen this often in training form the table (0: the task's: VQA 9, GQA 1)")
