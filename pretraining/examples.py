@@ -10,6 +10,7 @@ An example (:meth:`PretrainExamples.__getitem__`), stacked by ``torch.utils.data
 
     input_ids (L,) int64   attention_mask (L,) int64   mlm_labels (L,) int64 (IGNORE where not masked)
     itm_label () int64 (1: the pair's own sentence, 0: another image's)
+    text_source () int64 the shown sentence's source (index into ``pairs.sources``: captions, vqa, ...)
     qa_target (A,) float32 soft answer scores   qa_valid () bool (a question with an answer in the table)
     images (3, H, W) uint8   image_sizes (2,) int64 (content h, w)   cell_seeds () int64
 
@@ -44,7 +45,7 @@ class PretrainExamples(Dataset):
     def __init__(self, pairs: Sequence, images: Mapping, tokenizer, answers=None, seed: int = 0, itm: bool = True):
         self.pairs, self.images, self.tokenizer, self.answers = pairs, images, tokenizer, answers
         self.seed, self.itm, self.epoch = int(seed), itm, 0
-        self.image_of = pairs.image_of
+        self.image_of, self.source_of = pairs.image_of, pairs.source_of
         self.special = torch.tensor(sorted(tokenizer.special_ids), dtype=torch.int64)
         self.num_answers = len(answers) if answers is not None else 0
 
@@ -74,7 +75,9 @@ class PretrainExamples(Dataset):
         else:
             visual = {"images": visual, "image_sizes": torch.tensor(extent, dtype=torch.int64)}
         return {"input_ids": inputs, "attention_mask": mask.long(), "mlm_labels": labels,
-                "itm_label": torch.tensor(int(partner is None)), "qa_target": target,
+                "itm_label": torch.tensor(int(partner is None)),
+                "text_source": torch.tensor(int(self.source_of[index if partner is None else partner])),
+                "qa_target": target,
                 "qa_valid": torch.tensor(bool(target.sum() > 0)), **visual,
                 "cell_seeds": torch.randint(2**62, (), generator=g)}
 

@@ -135,14 +135,17 @@ def pretrain_losses(model, encoded, batch, norm: Normalisers, qa_weight: float =
     loss_mlm = F.cross_entropy(mlm, labels[chosen], reduction="sum") / norm.mlm
     itm = model.itm_logits(encoded.pooled).float()
     loss_itm = F.cross_entropy(itm, batch["itm_label"], reduction="sum") / norm.itm
-    qa = model.qa_logits(encoded.pooled).float()
     rows = qa_rows(batch)
-    bce = F.binary_cross_entropy_with_logits(qa, batch["qa_target"].float(), reduction="none").sum(1)
-    loss_qa = (bce * rows).sum() / norm.qa * qa_weight
+    if model.qa_head is None:  # no answer table (caption-only pairs): no QA loss
+        loss_qa = qa_correct = itm.new_zeros(())
+    else:
+        qa = model.qa_logits(encoded.pooled).float()
+        bce = F.binary_cross_entropy_with_logits(qa, batch["qa_target"].float(), reduction="none").sum(1)
+        loss_qa = (bce * rows).sum() / norm.qa * qa_weight
+        with torch.no_grad():  # LXMERT's QA accuracy: the predicted label is the best-scored answer
+            qa_correct = ((qa.argmax(1) == batch["qa_target"].argmax(1)) & rows).sum()
     with torch.no_grad():
         stats = {"mlm_correct": (mlm.argmax(1) == labels[chosen]).sum(),
-                 "itm_correct": (itm.argmax(1) == batch["itm_label"]).sum(),
-                 # LXMERT's QA accuracy: the predicted label is the best-scored answer
-                 "qa_correct": ((qa.argmax(1) == batch["qa_target"].argmax(1)) & rows).sum()}
+                 "itm_correct": (itm.argmax(1) == batch["itm_label"]).sum(), "qa_correct": qa_correct}
     return {"loss": loss_mlm + loss_itm + loss_qa, "loss_mlm": loss_mlm, "loss_itm": loss_itm, "loss_qa": loss_qa,
             **stats}

@@ -70,11 +70,17 @@ def train_step(model, module, micro_batches: list[dict], optimisers, info: DistI
 
 @torch.no_grad()
 def evaluate(module, loader, device: torch.device, num_cells: int | None, unigram_id: int | None = None,
-             amp: bool = True) -> dict[str, float]:
+             amp: bool = True, sources: list[str] | None = None) -> dict[str, float]:
     """Held-out accuracies of ``module`` (unwrapped) in eval mode.
 
+    Args:
+        sources: the pairs' source names (``Pairs.sources``): ITM accuracy is also reported per
+            source of the sentence shown (``itm_acc/<source>``), since a question ("how many objects
+            are in the picture?") can be true of any image where a caption rarely is.
+
     Returns:
-        ``itm_acc`` over all pairs (half of them mismatched), ``mlm_acc`` over the masked tokens,
+        ``itm_acc`` over all pairs (half of them mismatched), ``itm_acc/<source>`` for each source
+        shown, ``mlm_acc`` over the masked tokens,
         ``mlm_unigram_acc``: the accuracy of always predicting ``unigram_id`` (the most frequent
         training token) at the same masked positions, ``qa_acc`` over the scored QA pairs, and the
         counts ``pairs``, ``masked``.
@@ -83,6 +89,7 @@ def evaluate(module, loader, device: torch.device, num_cells: int | None, unigra
     module.eval()
     ok = {"itm": 0, "mlm": 0, "uni": 0, "qa": 0}
     n = {"itm": 0, "mlm": 0, "qa": 0}
+    by_source_ok, by_source_n = {}, {}
     for batch in loader:
         batch = to_device(batch, device)
         with autocast(device, amp):
@@ -95,14 +102,21 @@ def evaluate(module, loader, device: torch.device, num_cells: int | None, unigra
         ok["mlm"] += int((mlm == labels[chosen]).sum())
         ok["uni"] += int((labels[chosen] == unigram_id).sum()) if unigram_id is not None else 0
         n["mlm"] += int(chosen.sum())
-        ok["itm"] += int((itm == batch["itm_label"]).sum())
+        itm_ok = itm == batch["itm_label"]
+        ok["itm"] += int(itm_ok.sum())
         n["itm"] += int(itm.numel())
+        if sources is not None and "text_source" in batch:
+            for s in batch["text_source"].unique().tolist():
+                shown = batch["text_source"] == s
+                by_source_ok[s] = by_source_ok.get(s, 0) + int((itm_ok & shown).sum())
+                by_source_n[s] = by_source_n.get(s, 0) + int(shown.sum())
         if qa is not None:
             rows = qa_rows(batch)
             ok["qa"] += int(((qa == batch["qa_target"].argmax(1)) & rows).sum())
             n["qa"] += int(rows.sum())
     module.train(was_training)
-    return {"itm_acc": ok["itm"] / max(n["itm"], 1), "mlm_acc": ok["mlm"] / max(n["mlm"], 1),
+    per_source = {f"itm_acc/{sources[s]}": by_source_ok[s] / by_source_n[s] for s in sorted(by_source_n)}
+    return {"itm_acc": ok["itm"] / max(n["itm"], 1), **per_source, "mlm_acc": ok["mlm"] / max(n["mlm"], 1),
             "mlm_unigram_acc": ok["uni"] / max(n["mlm"], 1),
             "qa_acc": ok["qa"] / n["qa"] if n["qa"] else float("nan"), "pairs": n["itm"], "masked": n["mlm"]}
 

@@ -147,13 +147,17 @@ def load_pairs(cfg: PretrainConfig):
 
 
 def load_answers(run: RunDir, cfg: PretrainConfig, pairs, info: DistInfo):
-    """The answer table: the run's ``answers.json`` when resuming, ``--ans2label``, or counted (rank 0 writes it)."""
+    """The answer table: the run's ``answers.json`` when resuming, ``--ans2label``, or counted (rank 0
+    writes it); empty when the training pairs hold no question (captions only: no QA head, no QA loss)."""
     from vqa.answers import AnswerVocab
 
     path = run.path / ANSWERS_FILE
     if info.is_main and not path.exists():
-        vocab = AnswerVocab.from_file(cfg.ans2label) if cfg.ans2label else AnswerVocab.from_counts(
-            pairs.qa_answers(), cfg.min_answer_count)
+        answers = pairs.qa_answers()
+        if cfg.ans2label:
+            vocab = AnswerVocab.from_file(cfg.ans2label)
+        else:
+            vocab = AnswerVocab.from_counts(answers, cfg.min_answer_count) if answers else AnswerVocab([])
         run.path.mkdir(parents=True, exist_ok=True)
         vocab.save(path)
     barrier(info)
@@ -260,9 +264,9 @@ def _train(cfg: PretrainConfig, given: set, info: DistInfo) -> dict:
     def run_eval(at: int, log: TrainLog | None) -> dict | None:
         if val_loader is None:
             return None
-        scores = evaluate(model, val_loader, info.device, num_cells, unigram, cfg.amp)
+        scores = evaluate(model, val_loader, info.device, num_cells, unigram, cfg.amp, val_pairs.sources)
         if log is not None:
-            log.metrics(at, {f"val/{k}": v for k, v in scores.items() if k.endswith("acc")})
+            log.metrics(at, {f"val/{k}": v for k, v in scores.items() if "_acc" in k})
         logger.info("step %d held-out: %s", at, "  ".join(f"{k} {v:.4f}" for k, v in scores.items()))
         return scores
 

@@ -37,6 +37,42 @@ def test_pretrain_writes_a_run_and_resumes_exactly(small_corpus, tiny_clip_rn, t
         torch.testing.assert_close(b["model"][k], v, rtol=1e-5, atol=1e-6, msg=k)
 
 
+def test_caption_only_pairs_pretrain_without_an_answer_table(small_corpus, tiny_clip_rn, tmp_path):  # noqa: F811
+    """LXMERT files with captions only (empty labelf, as for Conceptual Captions) pre-train with MLM and ITM
+    and no QA head; the held-out ITM accuracy is reported per source of the sentence shown."""
+    from pretraining.train import FORMAT, main
+    from training.checkpoint import load_checkpoint
+
+    _, corpus, _ = small_corpus
+    for name in ("mscoco_train.json", "mscoco_minival.json"):
+        records = json.loads((corpus / "lxmert" / name).read_text())
+        kept = [{"img_id": r["img_id"], "sentf": {"mscoco": r["sentf"]["mscoco"]}, "labelf": {}}
+                for r in records if "mscoco" in r["sentf"]]
+        (tmp_path / name).write_text(json.dumps(kept))
+    args = tiny_args(corpus, tiny_clip_rn, tmp_path / "run", "--steps", "2")
+    args[args.index("--data") + 1] = "lxmert"
+    args[args.index("--data-dir") + 1] = str(tmp_path)
+    result = main([*args, "--images", str(corpus / "images")])
+    run = tmp_path / "run"
+    assert json.loads((run / "answers.json").read_text()) in ({}, [])
+    state, meta = load_checkpoint(run / "checkpoint.pt", fmt=FORMAT)
+    assert meta["num_answers"] == 0 and not any(k.startswith("qa_head") for k in state["model"])
+    val = result["val"]
+    assert val["itm_acc/mscoco"] == val["itm_acc"] and not any(k.startswith("itm_acc/vqa") for k in val)
+    assert val["qa_acc"] != val["qa_acc"]  # NaN: nothing to score
+
+
+def test_held_out_itm_accuracy_per_source_of_the_sentence_shown(small_corpus, tiny_clip_rn, tmp_path):  # noqa: F811
+    """The synthetic corpus's captions and questions: ITM accuracy per source averages to the whole."""
+    from pretraining.train import main
+
+    _, corpus, _ = small_corpus
+    val = main(tiny_args(corpus, tiny_clip_rn, tmp_path / "run", "--steps", "1", "--eval-pairs", "0"))["val"]
+    shown = {k: v for k, v in val.items() if k.startswith("itm_acc/")}
+    assert set(shown) == {"itm_acc/mscoco", "itm_acc/vqa"}
+    assert min(shown.values()) <= val["itm_acc"] <= max(shown.values())
+
+
 def test_pretrain_input_errors_are_one_line(tmp_path):
     import subprocess
     import sys
