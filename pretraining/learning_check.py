@@ -66,6 +66,8 @@ def table(val: dict) -> str:
     return "\n".join([
         "| held-out (val houses) | accuracy | chance / baseline |", "|---|---|---|",
         f"| image-text matching | {100 * val['itm_acc']:.1f}% | 50% |",
+        *(f"| image-text matching, {k.split('/', 1)[1]} sentences shown | {100 * v:.1f}% | 50% |"
+          for k, v in val.items() if k.startswith("itm_acc/")),
         f"| masked tokens | {100 * val['mlm_acc']:.1f}% | {100 * val['mlm_unigram_acc']:.1f}% (most frequent token) |",
         f"| QA (answer table) | {100 * val['qa_acc']:.1f}% | |",
         f"| pairs / masked tokens | {val['pairs']} / {val['masked']} | |"])

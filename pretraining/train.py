@@ -51,6 +51,8 @@ class PretrainConfig:
     data: str = setting("synthetic", "pairs: the synthetic corpus or LXMERT-format JSON", choices=("synthetic", "lxmert"))
     data_dir: str | None = setting(None, "synthetic: the corpus folder (default: built on first use); lxmert: the "
                                    "folder of mscoco_train.json / mscoco_minival.json (or --train-files)")
+    sources: str | None = setting(None, "comma-separated sentf sources to train and evaluate on, e.g. mscoco,vg for "
+                                  "captions only (default: every source)")
     train_files: str | None = setting(None, "lxmert: comma-separated training JSON files (default: mscoco_train.json)")
     val_files: str | None = setting(None, "lxmert: comma-separated held-out JSON files (default: mscoco_minival.json; "
                                     "'none' for no evaluation)")
@@ -122,17 +124,18 @@ def load_pairs(cfg: PretrainConfig):
     from .images import FolderImages, index_images
     from .pairs import lxmert_pairs, synthetic_pairs
 
+    sources = [x.strip() for x in cfg.sources.split(",") if x.strip()] if cfg.sources else None
     if cfg.data == "synthetic":
-        train = synthetic_pairs(cfg.data_dir, "train")
-        val = synthetic_pairs(cfg.data_dir, "val") if cfg.val_files != "none" else None
+        train = synthetic_pairs(cfg.data_dir, "train", sources)
+        val = synthetic_pairs(cfg.data_dir, "val", sources) if cfg.val_files != "none" else None
         index = {**train.image_index(), **(val.image_index() if val is not None else {})}
     else:
         if not cfg.images and not cfg.shards and not cfg.features:
             raise ConfigMismatchError("--data lxmert needs --images DIR (image files), --shards DIR or --features STORE")
         index = index_images(cfg.images) if cfg.images else None
-        train = lxmert_pairs(_files(cfg.data_dir, cfg.train_files, "mscoco_train.json"), images=index)
+        train = lxmert_pairs(_files(cfg.data_dir, cfg.train_files, "mscoco_train.json"), sources=sources, images=index)
         val = None if cfg.val_files == "none" else lxmert_pairs(
-            _files(cfg.data_dir, cfg.val_files, "mscoco_minival.json"), images=index)
+            _files(cfg.data_dir, cfg.val_files, "mscoco_minival.json"), sources=sources, images=index)
     if cfg.features:
         from .cells import StoreCells, cell_store_path
 

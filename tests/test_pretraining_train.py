@@ -62,8 +62,9 @@ def test_caption_only_pairs_pretrain_without_an_answer_table(small_corpus, tiny_
     assert val["qa_acc"] != val["qa_acc"]  # NaN: nothing to score
 
 
-def test_held_out_itm_accuracy_per_source_of_the_sentence_shown(small_corpus, tiny_clip_rn, tmp_path):  # noqa: F811
-    """The synthetic corpus's captions and questions: ITM accuracy per source averages to the whole."""
+def test_held_out_itm_accuracy_per_source_and_source_selection(small_corpus, tiny_clip_rn, tmp_path):  # noqa: F811
+    """The synthetic corpus's captions and questions: ITM accuracy per source averages to the whole;
+    ``--sources`` selects the sentences trained and evaluated on."""
     from pretraining.train import main
 
     _, corpus, _ = small_corpus
@@ -71,6 +72,14 @@ def test_held_out_itm_accuracy_per_source_of_the_sentence_shown(small_corpus, ti
     shown = {k: v for k, v in val.items() if k.startswith("itm_acc/")}
     assert set(shown) == {"itm_acc/mscoco", "itm_acc/vqa"}
     assert min(shown.values()) <= val["itm_acc"] <= max(shown.values())
+    # --sources keeps the captions: no question shown, no answer table
+    captions = main(tiny_args(corpus, tiny_clip_rn, tmp_path / "captions", "--steps", "1", "--sources", "mscoco"))
+    assert [k for k in captions["val"] if k.startswith("itm_acc/")] == ["itm_acc/mscoco"]
+    assert json.loads((tmp_path / "captions" / "answers.json").read_text()) in ({}, [])
+    from vln.errors import DataFormatError
+
+    with pytest.raises(DataFormatError, match=r"mscoco_train.json, field 'sentf': hold no sentence of the sources \['captions'\]"):
+        main(tiny_args(corpus, tiny_clip_rn, tmp_path / "none", "--steps", "1", "--sources", "captions"))
 
 
 def test_pretrain_input_errors_are_one_line(tmp_path):
