@@ -62,7 +62,8 @@ def main(argv=None) -> dict:
     corpus = ["--corpus", args.corpus] if args.corpus else []
     init = args.init
     if init is None:
-        pretrain_check(["--out", str(out / "pretrain"), "--backbone", *(["--data-dir", args.corpus] if args.corpus else []),
+        pretrain_check(["--out", str(out / "pretrain"), "--backbone", "--epochs", "20",  # the schedule of the README's table
+                        *(["--data-dir", args.corpus] if args.corpus else []),
                         "--", "--steps", str(args.pretrain_steps)])  # fine-tuning trains the backbone on images
         init = str(out / "pretrain" / "run" / "checkpoint.pt")
     rows = []
