@@ -156,10 +156,10 @@ def load_answers(run: RunDir, cfg: PretrainConfig, pairs, info: DistInfo):
 
     path = run.path / ANSWERS_FILE
     if info.is_main and not path.exists():
-        answers = pairs.qa_answers()
         if cfg.ans2label:
             vocab = AnswerVocab.from_file(cfg.ans2label)
         else:
+            answers = pairs.qa_answers()
             vocab = AnswerVocab.from_counts(answers, cfg.min_answer_count) if answers else AnswerVocab([])
         run.path.mkdir(parents=True, exist_ok=True)
         vocab.save(path)

@@ -63,7 +63,7 @@ def test_caption_only_pairs_pretrain_without_an_answer_table(small_corpus, tiny_
 
 
 def test_held_out_itm_accuracy_per_source_and_source_selection(small_corpus, tiny_clip_rn, tmp_path):  # noqa: F811
-    """The synthetic corpus's captions and questions: ITM accuracy per source averages to the whole;
+    """The synthetic corpus's captions and questions: the whole ITM accuracy lies between the per-source ones;
     ``--sources`` selects the sentences trained and evaluated on."""
     from pretraining.train import main
 
