@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from env_fixtures import FEATURE_DIM, write_data_root
+from env_fixtures import write_data_root
 
 from agents.checkpoint import load_checkpoint
 from agents.config import TrainConfig
