@@ -24,7 +24,7 @@ import torch
 from envs.batch import NavBatch
 from envs.world import NavWorld
 from features.provenance import CHECKPOINT_KEY, check_checkpoint_store
-from vln.datasets.aug_paths import sample_aug_paths
+from vln.datasets.aug_paths import MAX_EDGES, MIN_EDGES, sample_aug_paths
 
 from .checkpoint import load_checkpoint, require_trained_follower, save_checkpoint
 from .envdrop import EnvDropout
@@ -46,10 +46,12 @@ def collapsed_splits(metrics: dict, threshold: float = MIN_DISTINCT) -> list[str
     return [k for k, v in metrics.items() if k.endswith("/distinct") and v < threshold]
 
 
-def augmentation_world(train_world: NavWorld, num: int, seed: int) -> NavWorld:
-    """A :class:`NavWorld` of ``num`` sampled paths on the training scans (all of them when fewer
-    exist), with empty instructions, the training tokenizer and the same feature store."""
-    records = sample_aug_paths(train_world.navgraph, train_world.scans, num, seed, clip=True)
+def augmentation_world(train_world: NavWorld, num: int, seed: int, min_edges: int = MIN_EDGES,
+                       max_edges: int = MAX_EDGES) -> NavWorld:
+    """A :class:`NavWorld` of ``num`` sampled paths of ``min_edges..max_edges`` edges on the training
+    scans (all of them when fewer exist), with empty instructions, the training tokenizer and the
+    same feature store."""
+    records = sample_aug_paths(train_world.navgraph, train_world.scans, num, seed, min_edges, max_edges, clip=True)
     if len(records) < num:
         logger.info("the training scans have only %d augmentation paths (asked for %d): using all", len(records), num)
     episodes = [ep for r in records for ep in r.episodes(source="<augmentation paths>", uninstructed="empty")]
@@ -73,7 +75,8 @@ class BackTranslationTask:
             self.speaker.load_state_dict(state)
             self.speaker_ready = True
             logger.info("speaker from %s", cfg.speaker)
-        self.aug_world = augmentation_world(trainer.train_world, cfg.aug_paths, cfg.seed)
+        self.aug_world = augmentation_world(trainer.train_world, cfg.aug_paths, cfg.seed, cfg.aug_min_edges,
+                                            cfg.aug_max_edges)
         self.aug_sampler = EpisodeSampler(len(self.aug_world.episodes), cfg.batch_size, cfg.seed + 1)
         self.aug_nav = NavBatch(self.aug_world, cfg.batch_size)
         rate = cfg.env_dropout if trainer.bank.dim else 0.0

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from vln.errors import VLNError
+
 #: metadata of the fields that may differ from the saved settings when a run resumes.
 MAY_CHANGE = {"may_change_on_resume": True}
+
+
+class InvalidSettingError(VLNError, ValueError):
+    """A training setting outside its range (the message names the flag)."""
 
 
 @dataclass
@@ -42,6 +48,7 @@ class TrainConfig:
     env_dropout: float = field(default=0.4, metadata={"help": "environmental dropout rate during back-translation"})
     speaker_env_dropout: float = field(default=0.3, metadata={"help": "environmental dropout rate when training the speaker"})
     env_dropout_per: str = field(default="episode", metadata={"help": "environmental-dropout masks: one per episode of a batch, or one per batch (the original code's drop_env(ones(D)))", "choices": ("episode", "batch")})
+    ema_decay: float = field(default=0.0, metadata={"help": "validate, save and export an exponential moving average of the follower's weights, updated after every optimiser step with this decay (torch.optim.swa_utils; e.g. 0.995; 0: off, as EnvDrop: the weights of the last step)"})
     grad_clip: float = field(default=40.0, metadata={"help": "gradient-norm clip"})
     max_instruction_length: int | None = field(default=None, metadata={"help": "tokens (default 80 R2R, 160 RxR)"})
     max_actions: int = field(default=35, metadata={"help": "actions per episode"})
@@ -54,6 +61,8 @@ class TrainConfig:
     follower: str | None = field(default=None, metadata={"help": "bt: follower checkpoint to start from (default: a new follower)"})
     load_optim: bool = field(default=False, metadata={"help": "bt: also restore the RMSprop statistics of --follower (EnvDrop --loadOptim; the learning rate stays --lr)"})
     aug_paths: int = field(default=20000, metadata={"help": "bt: augmentation paths sampled on the training scans"})
+    aug_min_edges: int = field(default=4, metadata={"help": "bt: fewest edges of an augmentation path's shortest path (EnvDrop 4)"})
+    aug_max_edges: int = field(default=6, metadata={"help": "bt: most edges of an augmentation path's shortest path (EnvDrop 6; R2R's paths have 4-6, the synthetic world's 4-7)"})
     eval_every: int = field(default=1000, metadata={"help": "iterations between validations (each writes best_<split>.pt and latest.pt)"})
     latest_every: int = field(default=500, metadata={"help": "iterations between writes of latest.pt (0: only at validations)", **MAY_CHANGE})
     latest_minutes: float = field(default=5.0, metadata={"help": "minutes between writes of latest.pt, whichever comes first (0: off)", **MAY_CHANGE})
@@ -69,4 +78,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def check(self) -> None:
+        """Raise :class:`InvalidSettingError` naming the flag when a setting is out of its range."""
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise InvalidSettingError(f"--ema-decay must be in [0, 1) (0: off), got {self.ema_decay}")
+        if not 1 <= self.aug_min_edges <= self.aug_max_edges:
+            raise InvalidSettingError(f"--aug-min-edges and --aug-max-edges must satisfy 1 <= min <= max, got "
+                                      f"{self.aug_min_edges} and {self.aug_max_edges}")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from envs.batch import NavBatch
 from features.provenance import CHECKPOINT_KEY, check_checkpoint_store, check_store
@@ -68,6 +69,7 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig):
+        cfg.check()
         defaults = D.DATASET_DEFAULTS[cfg.dataset]
         cfg.ml_weight = defaults["ml_weight"] if cfg.ml_weight is None else cfg.ml_weight
         cfg.max_instruction_length = cfg.max_instruction_length or defaults["max_instruction_length"]
@@ -100,6 +102,9 @@ class Trainer:
             word_embedding=cfg.word_embedding, hidden=cfg.hidden, action_embedding=cfg.action_embedding,
             dropout=cfg.dropout, feature_dropout=cfg.feature_dropout)).to(self.device)
         self.optimizer = torch.optim.RMSprop(self.follower.parameters(), lr=cfg.lr)
+        # Polyak averaging: the average is what is validated, saved as "follower" and exported.
+        self.ema = (AveragedModel(self.follower, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+                    if cfg.ema_decay > 0 and cfg.mode != "speaker" else None)
         rate = cfg.follower_env_dropout if self.bank.dim else 0.0
         self.real_env_dropout = EnvDropout(rate, cfg.env_dropout_per) if rate > 0 else None
         self.sampler = EpisodeSampler(len(self.train_world.episodes), cfg.batch_size, cfg.seed)
@@ -201,6 +206,16 @@ class Trainer:
         self.optimizer.step()
         return {k: float(v.detach()) for k, v in parts.items()}
 
+    def update_average(self) -> None:
+        """Fold the follower's weights after an optimiser step into the moving average (``--ema-decay``)."""
+        if self.ema is not None:
+            self.ema.update_parameters(self.follower)
+
+    @property
+    def policy(self) -> Follower:
+        """The follower that is validated and saved as ``follower``: the moving average with ``--ema-decay``."""
+        return self.follower if self.ema is None else self.ema.module
+
     # ------------------------------------------------------------------ validation
     def evaluate(self) -> dict:
         """Greedy decoding on every validation split; ``{"<split>/<metric>": value}``."""
@@ -208,7 +223,7 @@ class Trainer:
             return self.task.evaluate()
         out = {}
         for split, world in self.val_worlds.items():
-            trajs = greedy_trajectories(self.follower, self.bank, world, self.cfg.batch_size, speedups=self.speedups)
+            trajs = greedy_trajectories(self.policy, self.bank, world, self.cfg.batch_size, speedups=self.speedups)
             if split in self.evaluators:
                 summary = self.evaluators[split].score(trajs).summary
                 for k in ("sr", "spl", "ndtw", "sdtw", "cls", "nav_error", "osr", "lengths"):
@@ -237,8 +252,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> tuple[dict, dict]:
-        tensors = {"follower": self.follower.state_dict(), "optimizer": self.optimizer.state_dict(),
+        tensors = {"follower": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
                    "rng": rng_state(self.device)}
+        if self.ema is not None:  # "follower" holds the average; resuming needs the trained weights too
+            tensors["follower_trained"] = self.follower.state_dict()
+            tensors["ema"] = self.ema.state_dict()
         meta = {"iteration": self.iteration, "config": self.cfg.to_dict(), "follower_config": self.follower.cfg.to_dict(),
                 "vocab": list(self.tokenizer.vocab), "tokenizer": self.tokenizer.describe(), "sampler": self.sampler.state_dict(), "history": self.history,
                 "best": self.best, "baseline": self.baseline, CHECKPOINT_KEY: self.feature_record}
@@ -256,7 +274,11 @@ class Trainer:
         """Restore everything (weights, optimiser, random states, sampler) from a checkpoint."""
         tensors, meta = load_checkpoint(path, map_location=self.device)
         check_checkpoint_store(self.store, meta, path, self.cfg.allow_random_features)
-        self.follower.load_state_dict(tensors["follower"])
+        if self.ema is not None:
+            self.follower.load_state_dict(tensors["follower_trained"])
+            self.ema.load_state_dict(tensors["ema"])
+        else:
+            self.follower.load_state_dict(tensors["follower"])
         self.optimizer.load_state_dict(tensors["optimizer"])
         self.sampler.load_state_dict(meta["sampler"])
         self.iteration, self.history, self.best = meta["iteration"], meta["history"], meta["best"]
@@ -313,6 +335,7 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.lr_at(self.iteration)
                 losses = self.train_iteration()
+                self.update_average()
                 self.iteration += 1
                 self.log.step(self.iteration, losses)
                 if on_iteration is not None:

@@ -37,6 +37,7 @@ def setup_logging() -> None:
 def main(argv=None) -> dict:
     """Train; returns ``{"run_dir", "iteration", "history", "best"}``."""
     cfg, given = parse_config(TrainConfig, argv, first_line(__doc__))
+    cfg.check()
     if cfg.out:  # an existing run: its saved settings, with the flags given now checked against them
         cfg = RunDir(cfg.out, fmt=FORMAT).resolve_config(cfg, given)
     setup_logging()

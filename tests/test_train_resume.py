@@ -78,3 +78,41 @@ def test_train_agent_resumes_with_saved_settings_and_refuses_differing_flags(roo
     # The Python API checks the same (every field of a TrainConfig counts as given).
     with pytest.raises(ConfigMismatchError, match="--batch-size 64 \\(saved 4\\)"):
         Trainer(TrainConfig(**{**params, "batch_size": 64}))
+
+
+def test_moving_average_is_validated_saved_and_resumed_exactly(root, tmp_path):
+    """--ema-decay: "follower" in the checkpoints is the average (what was validated), the trained
+    weights ride beside it, and a killed run resumes to the same average."""
+    decay = 0.5
+    trained = []
+
+    def record(trainer):
+        return lambda i, losses: trained.append({k: v.clone() for k, v in trainer.follower.state_dict().items()})
+
+    full = Trainer(make_cfg(root, tmp_path / "full", ema_decay=decay))
+    full.train(on_iteration=record(full))
+    expected = dict(trained[0])
+    for weights in trained[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * w for k, w in weights.items()}
+    tensors, _ = load_checkpoint(tmp_path / "full" / "latest.pt")
+    for k, w in trained[-1].items():
+        assert torch.equal(tensors["follower_trained"][k], w), k
+        assert torch.allclose(tensors["follower"][k], expected[k], atol=1e-6), k
+        if w.is_floating_point() and w.numel() > 1:
+            assert not torch.equal(tensors["follower"][k], w), k  # the average, not the last step
+    # The validation at iteration 6 scored the average: best_val_unseen.pt holds it, not the trained weights.
+    best, meta = load_checkpoint(tmp_path / "full" / "best_val_unseen.pt")
+    assert meta["iteration"] == 6
+    assert any(not torch.equal(best["follower"][k], best["follower_trained"][k]) for k in best["follower"])
+
+    def die_at_5(i, losses):
+        if i == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        Trainer(make_cfg(root, tmp_path / "cut", ema_decay=decay)).train(on_iteration=die_at_5)
+    Trainer(make_cfg(root, tmp_path / "cut", ema_decay=decay)).train()
+    cut, _ = load_checkpoint(tmp_path / "cut" / "latest.pt")
+    for k in tensors["follower"]:
+        assert torch.equal(cut["follower"][k], tensors["follower"][k]), k
+        assert torch.equal(cut["follower_trained"][k], tensors["follower_trained"][k]), k

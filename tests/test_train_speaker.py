@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -260,3 +263,29 @@ def test_back_translation_warns_about_a_speaker_that_writes_one_instruction_for_
         Trainer(cfg).train()
     assert any("has not grounded its words" in r.getMessage() and "most train paths" in r.getMessage()
                for r in caplog.records)
+
+
+def test_back_translation_samples_augmentation_paths_within_the_edge_bounds(root, tmp_path):
+    kw = dict(mode="bt", speaker_iters=0, aug_paths=1000, iters=0, eval_splits="val_unseen")
+    edges = {}
+    for lo, hi in ((1, 1), (2, 3), (4, 6)):
+        t = Trainer(make_cfg(root, tmp_path / f"bt{lo}{hi}", aug_min_edges=lo, aug_max_edges=hi, **kw))
+        edges[lo, hi] = sorted({len(ep.path) - 1 for ep in t.task.aug_world.episodes})
+    assert edges[1, 1] == [1]
+    assert edges[2, 3] and set(edges[2, 3]) <= {2, 3}
+    assert set(edges[4, 6]) <= {4, 5, 6}  # EnvDrop's bounds, the defaults
+    assert TrainConfig().aug_min_edges == 4 and TrainConfig().aug_max_edges == 6
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--aug-min-edges", "5", "--aug-max-edges", "4"], "--aug-min-edges"),
+    (["--aug-min-edges", "0"], "--aug-min-edges"),
+    (["--ema-decay", "1.0"], "--ema-decay"),
+    (["--ema-decay", "-0.5"], "--ema-decay"),
+])
+def test_train_agent_refuses_out_of_range_settings_in_one_line(tmp_path, flags, named):
+    proc = subprocess.run([sys.executable, "scripts/train_agent.py", "--features", "none", "--out", str(tmp_path / "run"),
+                           "--no-auto-data", *flags], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode != 0
+    assert named in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "run" / "params.json").exists()
