@@ -86,4 +86,3 @@ class TrainConfig:
         if not 1 <= self.aug_min_edges <= self.aug_max_edges:
             raise InvalidSettingError(f"--aug-min-edges and --aug-max-edges must satisfy 1 <= min <= max, got "
                                       f"{self.aug_min_edges} and {self.aug_max_edges}")
-
