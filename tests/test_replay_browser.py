@@ -73,8 +73,9 @@ def wait_for(page, js: str, timeout: float = 10.0):
 
 def check_episode_page(page):
     """Click 1_0, step through it with keys and buttons, play it; check what is shown."""
-    page.click("button[data-key='1_0']")
-    wait_for(page, "document.getElementById('step-label').textContent === 'Step 1 / 3'")
+    page.click("button[data-key='1_0']")  # already shown: the click reloads it, and then it is at step 1
+    wait_for(page, "document.body.dataset.loading === '0'")
+    assert page.inner_text("#step-label") == "Step 1 / 3"
     assert page.inner_text("#episode-title") == "1_0"
     assert page.inner_text(".tok.attended") == "left"  # attention row 0 peaks on the last token
     assert page.inner_text("#candidates tr.chosen td:nth-child(2)") == vp_id("B")
@@ -168,6 +169,41 @@ def test_served_page(browser, site):
             document.head.appendChild(s);
         })""", m.group(0) + "data/index.json")
         assert outcome == "refused"
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_slow_episode_answer_does_not_replace_the_one_picked_after_it(browser, site):
+    """Click 2_0, then 1_0 while 2_0 is still loading, step on in 1_0; 2_0's late answer changes nothing."""
+    root, traj = site
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "replay.py"), "--data", str(root / "R2R" / "R2R_train.json"),
+         "--connectivity", str(root / "connectivity"), "--trajectories", str(traj),
+         "--scans-dir", str(root / "scans"), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline()).group(0)
+        page = browser.new_page(viewport={"width": 1400, "height": 1050})
+        page.goto(url)
+        wait_for(page, "document.body.dataset.ready === '1' && document.body.dataset.loading === '0'")
+        held = []
+        page.route("**/data/episodes/2_0.json", lambda route: held.append(route))  # answered later, by hand
+        page.click("button[data-key='2_0']")
+        wait_for(page, "document.body.dataset.loading === '1'")
+        page.click("button[data-key='1_0']")
+        wait_for(page, "document.body.dataset.loading === '0' && document.getElementById('episode-title').textContent === '1_0'")
+        page.keyboard.press("ArrowRight")
+        assert page.inner_text("#step-label") == "Step 2 / 3"
+        assert len(held) == 1
+        held[0].continue_()  # 2_0's answer arrives now
+        wait_for(page, "performance.getEntriesByType('resource').some((e) => e.name.endsWith('/2_0.json') && e.responseEnd > 0)")
+        page.wait_for_timeout(200)
+        assert page.inner_text("#episode-title") == "1_0"
+        assert page.inner_text("#step-label") == "Step 2 / 3"
+        assert page.url.endswith("#1_0")
+        assert page.locator(".episode-item.selected").get_attribute("data-key") == "1_0"
         page.close()
     finally:
         proc.terminate()

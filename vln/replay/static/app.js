@@ -10,7 +10,7 @@ const REQUEST_HEADER = ["X-Clipvil-Replay", "1"];  // vln/replay/payload.py REQU
 const FROM_FILE = location.protocol === "file:";
 const $ = (id) => document.getElementById(id);
 const pending = new Map();
-const state = { rows: [], episode: null, step: 0, timer: null };
+const state = { rows: [], episode: null, step: 0, timer: null, openSeq: 0 };
 
 window.replayReceive = function (kind, key, data) {
   const id = kind + ":" + (key === null ? "" : key);
@@ -105,16 +105,25 @@ function notice(text) {
   $("notice").hidden = !text;
 }
 
-// Show episode `key`; resolves to false (with a notice saying why) when it cannot be loaded.
+// Show episode `key`. Resolves to true once shown, false (with a notice saying why) when it cannot
+// be loaded, null when a later openEpisode call was made while this one was loading: only the last
+// request is shown, so a slow answer never replaces the episode the user picked afterwards (nor
+// resets the step they moved to). body[data-loading] is "1" while the last request is pending.
 async function openEpisode(key, step) {
   stop();
+  const seq = ++state.openSeq;
+  document.body.dataset.loading = "1";
   let ep;
   try {
     ep = await loadData("episode", key, "data/episodes/" + encodeURIComponent(key));
   } catch (e) {
+    if (seq !== state.openSeq) return null;
+    document.body.dataset.loading = "0";
     notice("Cannot load episode " + key + ": " + e.message);
     return false;
   }
+  if (seq !== state.openSeq) return null;
+  document.body.dataset.loading = "0";
   notice("");
   state.episode = ep;
   state.step = 0;
@@ -334,11 +343,10 @@ async function init() {
     return;
   }
   renderList();
-  if (!(await opening)) {
+  if ((await opening) === false) {  // null: the user opened another episode meanwhile
     const why = deep ? $("notice").textContent : "";
     if (state.rows.length) {
-      await openEpisode(state.rows[0].key);
-      if (why) notice(why + "; showing the first episode, " + state.rows[0].instr_id);
+      if ((await openEpisode(state.rows[0].key)) && why) notice(why + "; showing the first episode, " + state.rows[0].instr_id);
     } else {
       $("placeholder").textContent = "This split holds no episodes.";
     }
