@@ -6,6 +6,7 @@ missing, otherwise; under ``CI=true`` it fails instead (this is the viewer's onl
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -104,7 +105,9 @@ def check_episode_page(page):
     wait_for(page, "document.getElementById('play').textContent === 'play'", 5)  # stops by itself
 
 
-def test_served_page(browser, site):
+@contextlib.contextmanager
+def replay_server(site):
+    """Run scripts/replay.py on ``site`` (port 0); yields the first line it prints (its URL)."""
     root, traj = site
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "scripts" / "replay.py"), "--data", str(root / "R2R" / "R2R_train.json"),
@@ -112,7 +115,14 @@ def test_served_page(browser, site):
          "--scans-dir", str(root / "scans"), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
     try:
-        line = proc.stdout.readline()
+        yield proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_served_page(browser, site):
+    with replay_server(site) as line:
         m = re.search(r"http://127\.0\.0\.1:\d+/", line)
         assert m, f"the server did not announce its URL: {line!r}"
         page = browser.new_page(viewport={"width": 1400, "height": 1050})
@@ -170,21 +180,12 @@ def test_served_page(browser, site):
         })""", m.group(0) + "data/index.json")
         assert outcome == "refused"
         page.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_a_slow_episode_answer_does_not_replace_the_one_picked_after_it(browser, site):
     """Click 2_0, then 1_0 while 2_0 is still loading, step on in 1_0; 2_0's late answer changes nothing."""
-    root, traj = site
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "scripts" / "replay.py"), "--data", str(root / "R2R" / "R2R_train.json"),
-         "--connectivity", str(root / "connectivity"), "--trajectories", str(traj),
-         "--scans-dir", str(root / "scans"), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
-    try:
-        url = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline()).group(0)
+    with replay_server(site) as line:
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
         page = browser.new_page(viewport={"width": 1400, "height": 1050})
         page.goto(url)
         wait_for(page, "document.body.dataset.ready === '1' && document.body.dataset.loading === '0'")
@@ -205,9 +206,6 @@ def test_a_slow_episode_answer_does_not_replace_the_one_picked_after_it(browser,
         assert page.url.endswith("#1_0")
         assert page.locator(".episode-item.selected").get_attribute("data-key") == "1_0"
         page.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_static_export_opens_without_a_server(browser, site, tmp_path):
