@@ -107,7 +107,7 @@ def check_episode_page(page):
 
 @contextlib.contextmanager
 def replay_server(site):
-    """Run scripts/replay.py on ``site`` (port 0); yields the first line it prints (its URL)."""
+    """Run scripts/replay.py on ``site`` (port 0); yields (its URL, the first line it prints)."""
     root, traj = site
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "scripts" / "replay.py"), "--data", str(root / "R2R" / "R2R_train.json"),
@@ -115,21 +115,22 @@ def replay_server(site):
          "--scans-dir", str(root / "scans"), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
     try:
-        yield proc.stdout.readline()
+        line = proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert m, f"the server did not announce its URL: {line!r}"
+        yield m.group(0), line
     finally:
         proc.terminate()
         proc.wait(10)
 
 
 def test_served_page(browser, site):
-    with replay_server(site) as line:
-        m = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert m, f"the server did not announce its URL: {line!r}"
+    with replay_server(site) as (url, line):
         page = browser.new_page(viewport={"width": 1400, "height": 1050})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        assert f"{m.group(0)}#1_0" in line  # the deep link the server announces
-        page.goto(m.group(0))
+        assert f"{url}#1_0" in line  # the deep link the server announces
+        page.goto(url)
         wait_for(page, "document.body.dataset.ready === '1'")
         assert page.inner_text("#list-count") == "10 of 10 episodes"
         # the page opens on the first episode, not on a blank page, and the URL names it
@@ -162,11 +163,11 @@ def test_served_page(browser, site):
         assert page.evaluate("() => window.__pwned") is None
         # a deep link opens its episode; one naming no episode says so and opens the first
         page.goto("about:blank")  # a fresh load each time, not an in-page hash change
-        page.goto(m.group(0) + "#2_0")
+        page.goto(url + "#2_0")
         wait_for(page, "document.body.dataset.ready === '1'")
         assert page.inner_text("#episode-title") == "2_0" and page.is_hidden("#notice")
         page.goto("about:blank")
-        page.goto(m.group(0) + "#no_such_episode")
+        page.goto(url + "#no_such_episode")
         wait_for(page, "document.body.dataset.ready === '1'")
         assert page.inner_text("#episode-title") == "1_0"
         assert "no_such_episode" in page.inner_text("#notice") and "showing the first episode" in page.inner_text("#notice")
@@ -177,15 +178,14 @@ def test_served_page(browser, site):
             const s = document.createElement("script");
             s.src = src; s.onload = () => done("loaded"); s.onerror = () => done("refused");
             document.head.appendChild(s);
-        })""", m.group(0) + "data/index.json")
+        })""", url + "data/index.json")
         assert outcome == "refused"
         page.close()
 
 
 def test_a_slow_episode_answer_does_not_replace_the_one_picked_after_it(browser, site):
     """Click 2_0, then 1_0 while 2_0 is still loading, step on in 1_0; 2_0's late answer changes nothing."""
-    with replay_server(site) as line:
-        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+    with replay_server(site) as (url, _):
         page = browser.new_page(viewport={"width": 1400, "height": 1050})
         page.goto(url)
         wait_for(page, "document.body.dataset.ready === '1' && document.body.dataset.loading === '0'")

@@ -113,17 +113,18 @@ async function openEpisode(key, step) {
   stop();
   const seq = ++state.openSeq;
   document.body.dataset.loading = "1";
-  let ep;
+  let ep, error = null;
   try {
     ep = await loadData("episode", key, "data/episodes/" + encodeURIComponent(key));
   } catch (e) {
-    if (seq !== state.openSeq) return null;
-    document.body.dataset.loading = "0";
-    notice("Cannot load episode " + key + ": " + e.message);
-    return false;
+    error = e;
   }
   if (seq !== state.openSeq) return null;
   document.body.dataset.loading = "0";
+  if (error) {
+    notice("Cannot load episode " + key + ": " + error.message);
+    return false;
+  }
   notice("");
   state.episode = ep;
   state.step = 0;
