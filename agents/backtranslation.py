@@ -15,7 +15,6 @@ trained one.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import numpy as np
@@ -26,7 +25,8 @@ from envs.world import NavWorld
 from features.provenance import CHECKPOINT_KEY, check_checkpoint_store
 from vln.datasets.aug_paths import MAX_EDGES, MIN_EDGES, sample_aug_paths
 
-from .checkpoint import load_checkpoint, require_trained_follower, save_checkpoint
+from .checkpoint import save_checkpoint
+from .data import episodes_world
 from .envdrop import EnvDropout
 from .sampler import EpisodeSampler
 from .speaker_task import SpeakerTask, read_speaker
@@ -55,9 +55,7 @@ def augmentation_world(train_world: NavWorld, num: int, seed: int, min_edges: in
     if len(records) < num:
         logger.info("the training scans have only %d augmentation paths (asked for %d): using all", len(records), num)
     episodes = [ep for r in records for ep in r.episodes(source="<augmentation paths>", uninstructed="empty")]
-    aug_cfg = dataclasses.replace(train_world.cfg, split="aug", tokenizer=train_world.tokenizer,
-                                  features=train_world.store)
-    return NavWorld(aug_cfg, episodes=episodes)
+    return episodes_world(train_world, episodes, "aug")
 
 
 class BackTranslationTask:
@@ -90,21 +88,9 @@ class BackTranslationTask:
         return self.trainer.out / "speaker.pt"
 
     def prepare(self) -> None:
-        """Before the first iteration: start the follower from ``--follower`` and make sure there is
-        a speaker (``--speaker``, ``<run>/speaker.pt`` of an interrupted run, or train one now)."""
+        """Before the first iteration: make sure there is a speaker (``--speaker``,
+        ``<run>/speaker.pt`` of an interrupted run, or train one now)."""
         t, cfg = self.trainer, self.trainer.cfg
-        if t.iteration == 0 and cfg.follower:
-            tensors, meta = load_checkpoint(cfg.follower, map_location=t.device)
-            require_trained_follower(cfg.follower, tensors, meta)
-            check_checkpoint_store(t.store, meta, cfg.follower, cfg.allow_random_features)
-            t.follower.load_state_dict(tensors["follower"])
-            if cfg.load_optim:
-                if "optimizer" not in tensors:
-                    raise ValueError(f"--follower {cfg.follower} holds no optimizer state for --load-optim")
-                t.optimizer.load_state_dict(tensors["optimizer"])
-                for group in t.optimizer.param_groups:
-                    group["lr"] = cfg.lr
-            logger.info("follower starts from %s%s", cfg.follower, " with its optimizer state" if cfg.load_optim else "")
         if self.speaker_ready:
             return
         if self.speaker_path.exists():
@@ -161,15 +147,11 @@ class BackTranslationTask:
     def train_iteration(self) -> dict:
         t, cfg = self.trainer, self.trainer.cfg
         t.optimizer.zero_grad(set_to_none=True)
-        il_batch = t.sampler.next()
-        rl_batch = t.sampler.next() if cfg.feedback == "sample" and cfg.il_feedback == "teacher" else None
-        real = t.follower_step(t.nav, il_batch, rl_batch, cfg.ml_weight, env_mask=t.real_env_mask(len(il_batch)))
-        (real["loss_ml"] + real["loss_rl"]).backward()
+        real = t.backward_real_batch()
         idx, mask = self.augmented_batch()
         aug = t.follower_step(self.aug_nav, idx, idx, cfg.aug_ml_weight, env_mask=mask)
         (aug["loss_ml"] + aug["loss_rl"]).backward()
-        torch.nn.utils.clip_grad_norm_(t.follower.parameters(), cfg.grad_clip)
-        t.optimizer.step()
+        t.optimizer_step()
         out = {k: float(v.detach()) for k, v in real.items()}
         out.update({f"aug_{k}": float(v.detach()) for k, v in aug.items()})
         return out

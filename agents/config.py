@@ -33,7 +33,7 @@ class TrainConfig:
     lr_schedule: str = field(default="constant", metadata={"help": "follower learning-rate schedule over --iters: 'constant' (EnvDrop) or 'cosine' (from --lr down to 0 at --iters; a resumed run that changes --iters follows the new horizon)", "choices": ("constant", "cosine")})
     speaker_lr: float = field(default=1e-4, metadata={"help": "speaker learning rate (Adam)"})
     ml_weight: float | None = field(default=None, metadata={"help": "IL weight (default 0.2 R2R, 0.4 RxR)"})
-    aug_ml_weight: float = field(default=0.6, metadata={"help": "IL weight on speaker-labelled augmented batches (bt)"})
+    aug_ml_weight: float = field(default=0.6, metadata={"help": "IL weight on augmented batches (bt, --aug-data)"})
     feedback: str = field(default="sample", metadata={"help": "'sample' = IL + A2C, 'teacher' = IL only", "choices": ("sample", "teacher")})
     il_feedback: str = field(default="teacher", metadata={"help": "how the IL batch moves: 'teacher' forcing (EnvDrop), or 'sample' from the policy with the shortest-path action to the goal as the label at each visited viewpoint (with --feedback sample the A2C loss comes from the same rollout: one rollout per batch)", "choices": ("teacher", "sample")})
     follower_env_dropout: float = field(default=0.0, metadata={"help": "environmental dropout rate on the real training batches (one mask per episode, see --env-dropout-per; 0: off, as EnvDrop)"})
@@ -58,8 +58,9 @@ class TrainConfig:
     language: str | None = field(default=None, metadata={"help": "RxR language filter: en, hi-IN or te-IN (default: all)"})
     speaker: str | None = field(default=None, metadata={"help": "bt: speaker checkpoint (default: train one first for --speaker-iters)"})
     speaker_iters: int = field(default=2000, metadata={"help": "bt without --speaker: iterations of the speaker trained first"})
-    follower: str | None = field(default=None, metadata={"help": "bt: follower checkpoint to start from (default: a new follower)"})
-    load_optim: bool = field(default=False, metadata={"help": "bt: also restore the RMSprop statistics of --follower (EnvDrop --loadOptim; the learning rate stays --lr)"})
+    follower: str | None = field(default=None, metadata={"help": "follower and bt: follower checkpoint to start from (EnvDrop --load; default: a new follower)"})
+    load_optim: bool = field(default=False, metadata={"help": "also restore the RMSprop statistics of --follower (EnvDrop --loadOptim; the learning rate stays --lr)"})
+    aug_data: str | None = field(default=None, metadata={"help": "follower: an R2R-format file of augmented paths with instructions (scripts/speak.py's output, or Speaker-Follower's augmentation data); optimiser steps alternate between a real batch (--ml-weight) and a batch of it (--aug-ml-weight), as EnvDrop's --aug (default: none, the training split alone)"})
     aug_paths: int = field(default=20000, metadata={"help": "bt: augmentation paths sampled on the training scans"})
     aug_min_edges: int = field(default=4, metadata={"help": "bt: fewest edges of an augmentation path's shortest path (EnvDrop 4)"})
     aug_max_edges: int = field(default=6, metadata={"help": "bt: most edges of an augmentation path's shortest path (EnvDrop 6; R2R's paths have 4-6, the synthetic world's 4-7)"})
@@ -83,6 +84,15 @@ class TrainConfig:
         """Raise :class:`InvalidSettingError` naming the flag when a setting is out of its range."""
         if not 0.0 <= self.ema_decay < 1.0:
             raise InvalidSettingError(f"--ema-decay must be in [0, 1) (0: off), got {self.ema_decay}")
+        if self.aug_data and self.mode != "follower":
+            raise InvalidSettingError(f"--aug-data trains the follower on a file of augmented paths: it needs --mode "
+                                      f"follower, got --mode {self.mode} (back-translation writes its own)")
+        if self.follower and self.mode == "speaker":
+            raise InvalidSettingError("--follower starts a follower from a checkpoint: --mode speaker trains no follower")
+        if self.speaker and self.mode != "bt":
+            raise InvalidSettingError(f"--speaker is the speaker of back-translation (--mode bt), got --mode {self.mode}")
+        if self.load_optim and not self.follower:
+            raise InvalidSettingError("--load-optim restores the optimiser of --follower: give --follower")
         if not 1 <= self.aug_min_edges <= self.aug_max_edges:
             raise InvalidSettingError(f"--aug-min-edges and --aug-max-edges must satisfy 1 <= min <= max, got "
                                       f"{self.aug_min_edges} and {self.aug_max_edges}")

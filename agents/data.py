@@ -7,6 +7,7 @@ an error that lists what it needs and the command that builds it.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -105,6 +106,13 @@ def build_world(dataset: str, data_dir: Path, split: str, store, tokenizer=None,
     """A :class:`NavWorld` in index mode for one split (the train vocabulary when ``tokenizer``)."""
     return NavWorld(build_world_config(dataset, data_dir, split, store, tokenizer, language, max_instruction_length,
                                        max_episode_steps))
+
+
+def episodes_world(train_world: NavWorld, episodes, split: str) -> NavWorld:
+    """A :class:`NavWorld` of ``episodes`` (augmented paths) named ``split``, with the training
+    world's settings, tokenizer (its vocabulary) and feature store."""
+    cfg = dataclasses.replace(train_world.cfg, split=split, tokenizer=train_world.tokenizer, features=train_world.store)
+    return NavWorld(cfg, episodes=episodes)
 
 
 def build_world_config(dataset: str, data_dir: Path, split: str, store, tokenizer=None, language=None,

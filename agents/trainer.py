@@ -32,7 +32,7 @@ from vln.tokenizers import check_tokenizer, read_vocab, write_vocab
 from . import data as D
 from .bank import FeatureBank
 from .envdrop import EnvDropout
-from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from .checkpoint import FORMAT, load_checkpoint, require_trained_follower, save_checkpoint
 from .config import TrainConfig
 from .follower import Follower, FollowerConfig
 from .rollout import Speedups, greedy_trajectories, rollout
@@ -125,6 +125,10 @@ class Trainer:
             from .backtranslation import BackTranslationTask
 
             self.task = BackTranslationTask(self)
+        elif cfg.aug_data:
+            from .augmented_data import AugmentedDataTask
+
+            self.task = AugmentedDataTask(self)
         self.log: TrainLog | None = None
         if resume:
             self.load(self.run.latest_path)
@@ -190,21 +194,56 @@ class Trainer:
             return self.cfg.lr
         return 0.5 * self.cfg.lr * (1.0 + math.cos(math.pi * min(iteration / max(self.cfg.iters, 1), 1.0)))
 
+    def backward_batch(self, nav: NavBatch, sampler: EpisodeSampler, ml_weight: float, env_mask_of=None) -> dict:
+        """Draw the next batch of ``sampler`` (and a second one for A2C after teacher-forced IL),
+        roll the follower out on ``nav``'s world and accumulate the gradients of its losses.
+
+        ``env_mask_of(batch_size)`` gives the batch's environmental-dropout mask (or None).
+        Returns the loss tensors of :meth:`follower_step`.
+        """
+        cfg = self.cfg
+        il_batch = sampler.next()
+        rl_batch = sampler.next() if cfg.feedback == "sample" and cfg.il_feedback == "teacher" else None
+        mask = env_mask_of(len(il_batch)) if env_mask_of is not None else None
+        parts = self.follower_step(nav, il_batch, rl_batch, ml_weight, env_mask=mask)
+        (parts["loss_ml"] + parts["loss_rl"]).backward()
+        return parts
+
+    def backward_real_batch(self) -> dict:
+        """:meth:`backward_batch` on the next batch of real training episodes (``ml_weight``,
+        ``follower_env_dropout``)."""
+        return self.backward_batch(self.nav, self.sampler, self.cfg.ml_weight, self.real_env_mask)
+
+    def optimizer_step(self) -> None:
+        """Clip the accumulated gradients' norm to ``grad_clip`` and step the optimiser."""
+        torch.nn.utils.clip_grad_norm_(self.follower.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+
     def train_iteration(self) -> dict:
         """One optimiser step; returns float losses for logging."""
         self.follower.train()
         if self.task is not None:
             return self.task.train_iteration()
         self.optimizer.zero_grad(set_to_none=True)
-        il_batch = self.sampler.next()
-        rl_batch = self.sampler.next() if self.cfg.feedback == "sample" and self.cfg.il_feedback == "teacher" else None
-        parts = self.follower_step(self.nav, il_batch, rl_batch, self.cfg.ml_weight,
-                                   env_mask=self.real_env_mask(len(il_batch)))
-        loss = parts["loss_ml"] + parts["loss_rl"]
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.follower.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
+        parts = self.backward_real_batch()
+        self.optimizer_step()
         return {k: float(v.detach()) for k, v in parts.items()}
+
+    def start_from_follower(self) -> None:
+        """Load ``--follower``'s weights into the follower (EnvDrop ``--load``) and, with
+        ``--load-optim``, its RMSprop statistics (the learning rate stays ``--lr``)."""
+        cfg = self.cfg
+        tensors, meta = load_checkpoint(cfg.follower, map_location=self.device)
+        require_trained_follower(cfg.follower, tensors, meta)
+        check_checkpoint_store(self.store, meta, cfg.follower, cfg.allow_random_features)
+        self.follower.load_state_dict(tensors["follower"])
+        if cfg.load_optim:
+            if "optimizer" not in tensors:
+                raise ValueError(f"--follower {cfg.follower} holds no optimizer state for --load-optim")
+            self.optimizer.load_state_dict(tensors["optimizer"])
+            for group in self.optimizer.param_groups:
+                group["lr"] = cfg.lr
+        logger.info("follower starts from %s%s", cfg.follower, " with its optimizer state" if cfg.load_optim else "")
 
     def update_average(self) -> None:
         """Fold the follower's weights after an optimiser step into the moving average (``--ema-decay``)."""
@@ -323,6 +362,8 @@ class Trainer:
         self.log = TrainLog(self.run.tb_dir, iters, self.iteration, cfg.log_every, cfg.progress)
         policy = LatestPolicy(cfg.latest_every, cfg.latest_minutes)
         with self.log:
+            if self.iteration == 0 and cfg.follower:
+                self.start_from_follower()
             if hasattr(self.task, "prepare"):
                 self.task.prepare()
             if self.iteration == 0:

@@ -249,6 +249,80 @@ def test_speak_script_writes_instructions_for_sampled_paths(root, tmp_path):
     got = json.loads((tmp_path / "train_speaker.json").read_text())
     ref = json.loads((root / "R2R" / "R2R_train.json").read_text())
     assert [r["instructions"] for r in got] == [r["instructions"] for r in ref]
+    # The written file trains a follower with --aug-data (offline back-translation, as Speaker-Follower).
+    from scripts import train_agent
+
+    res = train_agent.main(["--features", "toy", "--dataset", "r2r", "--data-dir", str(root), "--vocab", str(root / "vocab.txt"),
+                            "--allow-random-features", "--hidden", "32", "--word-embedding", "16", "--batch-size", "3",
+                            "--iters", "2", "--eval-every", "2", "--eval-splits", "val_unseen", "--no-progress",
+                            "--aug-data", str(out), "--out", str(tmp_path / "fol")])
+    assert res["iteration"] == 2 and json.loads((tmp_path / "fol" / "params.json").read_text())["aug_data"] == str(out)
+
+
+def write_aug_file(root, out, instructions=None) -> list[dict]:
+    """An augmentation file: the training paths under new path_ids, with ``instructions`` (default: theirs)."""
+    records = json.loads((root / "R2R" / "R2R_train.json").read_text())
+    for k, r in enumerate(records):
+        r["path_id"] = 1_000_000 + k
+        if instructions is not None:
+            r["instructions"] = instructions
+    out.write_text(json.dumps(records))
+    return records
+
+
+def test_follower_trains_on_augmented_data_in_alternate_steps_and_resumes(root, tmp_path):
+    aug_file = tmp_path / "aug.json"
+    records = write_aug_file(root, aug_file)
+    kw = dict(feedback="teacher", aug_data=str(aug_file), eval_splits="val_unseen", eval_every=2, lr=1e-3)
+    full, weights = [], []
+
+    def record(i, losses):
+        full.append((i, losses))
+        weights.append({k: v.clone() for k, v in trainer.follower.state_dict().items()})
+
+    trainer = Trainer(make_cfg(root, tmp_path / "full", iters=4, **kw))
+    aug = trainer.task.aug_world
+    assert [e.path_id for e in aug.episodes] == [r["path_id"] for r in records]
+    assert aug.tokenizer is trainer.tokenizer  # the training vocabulary
+    trainer.train(on_iteration=record)
+    # Iterations 1, 3 step on real batches, 2, 4 on augmented ones (EnvDrop's alternation), and
+    # --iters counts both: each sampler gave two batches of 3.
+    assert [sorted(losses) for _, losses in full] == [["loss_ml", "loss_rl"], ["aug_loss_ml", "aug_loss_rl"]] * 2
+    assert trainer.sampler.pos == trainer.task.aug_sampler.pos == 6 % len(records)
+    assert all(losses.get("aug_loss_ml", 1.0) > 0 for _, losses in full)
+    assert not torch.equal(weights[0]["decoder.lstm.weight_ih"], weights[1]["decoder.lstm.weight_ih"])
+
+    Trainer(make_cfg(root, tmp_path / "cut", iters=2, **kw)).train()
+    resumed = Trainer(make_cfg(root, tmp_path / "cut", iters=4, **kw))
+    rest = []
+    resumed.train(on_iteration=lambda i, l: rest.append((i, l)))
+    assert rest == full[2:]
+
+    # --aug-ml-weight 0: the augmented steps' gradients are zero and RMSprop leaves the weights as they were.
+    zero = Trainer(make_cfg(root, tmp_path / "zero", iters=2, **{**kw, "aug_ml_weight": 0.0}))
+    after = []
+    zero.train(on_iteration=lambda i, l: after.append({k: v.clone() for k, v in zero.follower.state_dict().items()}))
+    assert all(torch.equal(after[0][k], after[1][k]) for k in after[0])
+
+    # --follower starts a follower run from a trained follower's weights (EnvDrop --load).
+    warm = Trainer(make_cfg(root, tmp_path / "warm", iters=0, follower=str(tmp_path / "full" / "latest.pt"), **kw))
+    warm.train()
+    saved, _ = load_checkpoint(tmp_path / "full" / "latest.pt")
+    assert all(torch.equal(v, saved["follower"][k]) for k, v in warm.follower.state_dict().items())
+
+
+def test_augmented_data_errors_name_the_file_the_path_and_the_field(root, tmp_path):
+    from vln.errors import DataFormatError
+
+    bad = tmp_path / "uninstructed.json"
+    write_aug_file(root, bad, instructions=[])
+    with pytest.raises(DataFormatError, match=r"uninstructed\.json.*path_id 1000000.*instructions"):
+        Trainer(make_cfg(root, tmp_path / "run", iters=1, aug_data=str(bad)))
+    records = write_aug_file(root, tmp_path / "elsewhere.json")
+    records[1]["path"][-1] = "no_such_viewpoint"
+    (tmp_path / "elsewhere.json").write_text(json.dumps(records))
+    with pytest.raises(ValueError, match=r"elsewhere\.json.*1000001_0.*no_such_viewpoint"):
+        Trainer(make_cfg(root, tmp_path / "run2", iters=1, aug_data=str(tmp_path / "elsewhere.json")))
 
 
 def test_back_translation_warns_about_a_speaker_that_writes_one_instruction_for_every_path(root, tmp_path, caplog):
@@ -282,6 +356,10 @@ def test_back_translation_samples_augmentation_paths_within_the_edge_bounds(root
     (["--aug-min-edges", "0"], "--aug-min-edges"),
     (["--ema-decay", "1.0"], "--ema-decay"),
     (["--ema-decay", "-0.5"], "--ema-decay"),
+    (["--mode", "bt", "--aug-data", "aug.json"], "--aug-data"),
+    (["--mode", "speaker", "--follower", "fol.pt"], "--follower"),
+    (["--speaker", "spk.pt"], "--speaker"),
+    (["--load-optim"], "--load-optim"),
 ])
 def test_train_agent_refuses_out_of_range_settings_in_one_line(tmp_path, flags, named):
     proc = subprocess.run([sys.executable, "scripts/train_agent.py", "--features", "none", "--out", str(tmp_path / "run"),

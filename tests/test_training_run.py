@@ -163,3 +163,12 @@ def test_the_run_layer_imports_no_task_package():
                 top = name.split(".")[0]
                 assert top not in {"agents", "envs", "features", "data"}, f"{path.name} imports {name}"
                 assert top != "vln" or name in allowed_vln, f"{path.name} imports {name}"
+
+
+def test_log_means_a_loss_over_the_iterations_that_reported_it(tmp_path):
+    from training.logging import TrainLog
+
+    with TrainLog(tmp_path / "tb", total=4, log_every=4, progress=False) as log:
+        for i, losses in enumerate(({"loss_ml": 1.0}, {"aug_loss_ml": 10.0}, {"loss_ml": 3.0}, {"aug_loss_ml": 30.0}), 1):
+            means = log.step(i, losses)
+    assert means == {"loss_ml": 2.0, "aug_loss_ml": 20.0}  # not halved by the iterations without them

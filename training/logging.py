@@ -50,7 +50,7 @@ class TrainLog:
         self.bar = tqdm(total=total, initial=start, disable=not progress, unit="it", dynamic_ncols=True)
         self.items_per_iter, self.item = int(items_per_iter), item
         self._sums: dict[str, float] = {}
-        self._n = 0
+        self._counts: dict[str, int] = {}  # iterations that reported each loss (some report on alternate steps)
         self._t0 = time.perf_counter()
 
     def hparams(self, params: dict) -> None:
@@ -63,14 +63,17 @@ class TrainLog:
 
     def step(self, iteration: int, losses: dict[str, float]) -> dict[str, float] | None:
         """Record one training iteration (``iteration`` counts it); every ``log_every`` iterations
-        and at ``total`` write the means as ``train/<name>`` with ``perf/iters_per_s`` and return them."""
+        and at ``total`` write the means as ``train/<name>`` with ``perf/iters_per_s`` and return them.
+
+        A loss's mean is over the iterations that reported it (a run that alternates real and
+        augmented batches reports ``loss_ml`` and ``aug_loss_ml`` on alternate iterations)."""
         self.bar.update(1)
         for k, v in losses.items():
             self._sums[k] = self._sums.get(k, 0.0) + float(v)
-        self._n += 1
+            self._counts[k] = self._counts.get(k, 0) + 1
         if iteration % self.log_every and iteration != self.total:
             return None
-        means = {k: v / self._n for k, v in self._sums.items()}
+        means = {k: v / self._counts[k] for k, v in self._sums.items()}
         rate = self.rate(iteration)
         for k, v in means.items():
             self.writer.add_scalar(f"train/{k}", v, iteration)
@@ -84,7 +87,7 @@ class TrainLog:
         self.bar.set_postfix(shown)
         logger.info("iter %d  %s  %.2f it/s%s", iteration, "  ".join(f"{k} {v:.4f}" for k, v in means.items()), rate,
                     items)
-        self._sums, self._n = {}, 0
+        self._sums, self._counts = {}, {}
         return means
 
     def metrics(self, iteration: int, values: dict) -> None:
