@@ -19,6 +19,21 @@ class InvalidSettingError(VLNError, ValueError):
     """A training setting outside its range (the message names the flag)."""
 
 
+#: Settings only some modes read: field -> those modes. Typing one for another mode is refused
+#: (:meth:`TrainConfig.check_given`) rather than silently ignored; its default never is.
+MODE_ONLY = {
+    "speaker_iters": ("bt",), "aug_paths": ("bt",), "aug_min_edges": ("bt",), "aug_max_edges": ("bt",),
+    "env_dropout": ("bt",),
+    "speaker_lr": ("speaker", "bt"), "speaker_dropout": ("speaker", "bt"), "speaker_env_dropout": ("speaker", "bt"),
+    "max_decode_length": ("speaker", "bt"),
+}
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a field: ``aug_paths`` -> ``--aug-paths``."""
+    return "--" + name.replace("_", "-")
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters of a training run (defaults: R2R-EnvDrop / CLIP-ViL)."""
@@ -79,6 +94,17 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def check_given(self, given) -> None:
+        """Raise :class:`InvalidSettingError` for a flag in ``given`` (fields typed on the command
+        line) that this run's mode does not read (:data:`MODE_ONLY`, ``--aug-ml-weight``)."""
+        for name in sorted(given):
+            modes = MODE_ONLY.get(name)
+            if modes and self.mode not in modes:
+                raise InvalidSettingError(f"{flag(name)} is read by --mode {' and '.join(modes)} only, got --mode {self.mode}")
+        if "aug_ml_weight" in given and self.mode != "bt" and not self.aug_data:
+            raise InvalidSettingError(f"--aug-ml-weight weighs augmented batches: it needs --mode bt or --aug-data, "
+                                      f"got --mode {self.mode}")
 
     def check(self) -> None:
         """Raise :class:`InvalidSettingError` naming the flag when a setting is out of its range."""

@@ -40,6 +40,7 @@ def main(argv=None) -> dict:
     cfg.check()
     if cfg.out:  # an existing run: its saved settings, with the flags given now checked against them
         cfg = RunDir(cfg.out, fmt=FORMAT).resolve_config(cfg, given)
+    cfg.check_given(given)  # after the saved settings: a resumed run's mode is its params.json's
     setup_logging()
     from agents.trainer import Trainer
 

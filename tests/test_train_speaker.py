@@ -360,6 +360,10 @@ def test_back_translation_samples_augmentation_paths_within_the_edge_bounds(root
     (["--mode", "speaker", "--follower", "fol.pt"], "--follower"),
     (["--speaker", "spk.pt"], "--speaker"),
     (["--load-optim"], "--load-optim"),
+    (["--aug-paths", "5"], "--aug-paths"),
+    (["--mode", "speaker", "--env-dropout", "0.2"], "--env-dropout"),
+    (["--speaker-lr", "1e-3"], "--speaker-lr"),
+    (["--mode", "speaker", "--aug-ml-weight", "0.5"], "--aug-ml-weight"),
 ])
 def test_train_agent_refuses_out_of_range_settings_in_one_line(tmp_path, flags, named):
     proc = subprocess.run([sys.executable, "scripts/train_agent.py", "--features", "none", "--out", str(tmp_path / "run"),
