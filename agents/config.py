@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from training.config import flag_name
 from vln.errors import VLNError
 
 #: metadata of the fields that may differ from the saved settings when a run resumes.
@@ -27,11 +28,6 @@ MODE_ONLY = {
     "speaker_lr": ("speaker", "bt"), "speaker_dropout": ("speaker", "bt"), "speaker_env_dropout": ("speaker", "bt"),
     "max_decode_length": ("speaker", "bt"),
 }
-
-
-def flag(name: str) -> str:
-    """The command-line flag of a field: ``aug_paths`` -> ``--aug-paths``."""
-    return "--" + name.replace("_", "-")
 
 
 @dataclass
@@ -101,7 +97,7 @@ class TrainConfig:
         for name in sorted(given):
             modes = MODE_ONLY.get(name)
             if modes and self.mode not in modes:
-                raise InvalidSettingError(f"{flag(name)} is read by --mode {' and '.join(modes)} only, got --mode {self.mode}")
+                raise InvalidSettingError(f"{flag_name(name)} is read by --mode {' and '.join(modes)} only, got --mode {self.mode}")
         if "aug_ml_weight" in given and self.mode != "bt" and not self.aug_data:
             raise InvalidSettingError(f"--aug-ml-weight weighs augmented batches: it needs --mode bt or --aug-data, "
                                       f"got --mode {self.mode}")
