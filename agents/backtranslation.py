@@ -149,8 +149,7 @@ class BackTranslationTask:
         t.optimizer.zero_grad(set_to_none=True)
         real = t.backward_real_batch()
         idx, mask = self.augmented_batch()
-        aug = t.follower_step(self.aug_nav, idx, idx, cfg.aug_ml_weight, env_mask=mask)
-        (aug["loss_ml"] + aug["loss_rl"]).backward()
+        aug = t.backward_step(self.aug_nav, idx, idx, cfg.aug_ml_weight, env_mask=mask)
         t.optimizer_step()
         out = {k: float(v.detach()) for k, v in real.items()}
         out.update({f"aug_{k}": float(v.detach()) for k, v in aug.items()})

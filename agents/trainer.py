@@ -205,7 +205,12 @@ class Trainer:
         il_batch = sampler.next()
         rl_batch = sampler.next() if cfg.feedback == "sample" and cfg.il_feedback == "teacher" else None
         mask = env_mask_of(len(il_batch)) if env_mask_of is not None else None
-        parts = self.follower_step(nav, il_batch, rl_batch, ml_weight, env_mask=mask)
+        return self.backward_step(nav, il_batch, rl_batch, ml_weight, mask)
+
+    def backward_step(self, nav: NavBatch, il_episodes: np.ndarray, rl_episodes, ml_weight: float,
+                      env_mask=None) -> dict:
+        """:meth:`follower_step` on the given episodes, then accumulate its losses' gradients; returns its loss tensors."""
+        parts = self.follower_step(nav, il_episodes, rl_episodes, ml_weight, env_mask=env_mask)
         (parts["loss_ml"] + parts["loss_rl"]).backward()
         return parts
 
