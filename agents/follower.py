@@ -112,6 +112,10 @@ class AttnDecoder(nn.Module):
         """Shapes: action_angles (B, 128), views (B, 36, F), candidates (B, K+1, F), candidate_mask
         (B, K+1) bool, h/c (B, 512), ctx (B, L, 512), ctx_mask (B, L) bool.
 
+        ``h`` is the previous step's ``h_tilde`` (the encoder's bridged state at the first step),
+        as the original's ``prev_h1``: it queries the views and is the LSTMCell's hidden input,
+        so the instruction context attended at one step reaches the next.
+
         ``rows``: which of the rows the tensors hold are running episodes (the dropout masks are
         drawn for those, the others are not dropped, see :mod:`agents.rows`); None: all of them.
         ``grads``: form the weight and context gradients once per rollout (:class:`StepGrads`,

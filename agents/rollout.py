@@ -110,6 +110,10 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
     lengths = torch.as_tensor(obs["instruction_length"][:, 0], device=dev)
     tokens = tokens[:, : int(lengths.max().clamp(min=1))]
     ctx, ctx_mask, (h, c) = model.encoder(tokens, lengths, split_encoder, contiguous_context)
+    # The decoder's recurrent state is the attended h_tilde (EnvDrop's ``h1``, its ``prev_h1``):
+    # it queries the views and is the LSTMCell's hidden input; the cell's own output ``h`` goes
+    # to the critic. Both start from the encoder's bridged state.
+    h_tilde = h
     grads = None
     if step_grads and torch.is_grad_enabled() and ctx.requires_grad:
         grads = StepGrads(model.decoder.step_linears(), ctx)  # gives ctx its gradient; the steps use it detached
@@ -126,14 +130,14 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
         if active_rows and ended[live].any():  # drop the rows of the episodes that ended
             keep = np.flatnonzero(~ended[live])
             k = torch.as_tensor(keep, device=dev)
-            h, c, ctx, ctx_mask, live = h[k], c[k], ctx[k], ctx_mask[k], live[keep]
+            h, h_tilde, c, ctx, ctx_mask, live = h[k], h_tilde[k], c[k], ctx[k], ctx_mask[k], live[keep]
             if grads is not None:
                 grads.rows = torch.as_tensor(live, device=dev)
         rows = Rows.of(np.flatnonzero(~ended[live]), len(live), dev)  # the held rows still running
         row_steps += len(live)
         inp = bank.step_inputs(obs, env_mask, None if len(live) == B else live)
-        h, c, logits, _ = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
-                                        h, c, ctx, ctx_mask, rows, grads)
+        h, c, logits, h_tilde = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
+                                              h_tilde, c, ctx, ctx_mask, rows, grads)
         teacher = nav.teacher_actions()
         if il:
             target = torch.as_tensor(np.where(ended, -100, teacher)[live], device=dev)
@@ -167,8 +171,38 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
     loss_rl = torch.zeros((), device=dev)
     episode_losses = {"il": episode_il / B} if il else {}
     if rl and steps:
-        loss_rl, stats, episode_losses["rl"] = a2c_loss(model, steps, rewards, h, live, ended, gamma, entropy_coef)
+        last_h, last_live = h, live
+        if not ended.all():  # episodes cut at max_steps: the critic bootstraps from the state they reached
+            last_h, last_live = bootstrap_state(model, bank, obs, env_mask, h_tilde, c, ctx, ctx_mask, live, ended,
+                                                active_rows)
+        loss_rl, stats, episode_losses["rl"] = a2c_loss(model, steps, rewards, last_h, last_live, ended, gamma,
+                                                        entropy_coef)
     return RolloutResult(loss_il / B, loss_rl, t, ended.copy(), stats, row_steps, episode_losses)
+
+
+@torch.no_grad()
+def bootstrap_state(model: Follower, bank: FeatureBank, obs: dict, env_mask, h_tilde, c, ctx, ctx_mask,
+                    live: np.ndarray, ended: np.ndarray, active_rows: bool = True):
+    """The decoder's LSTM output at the observation after the last action (EnvDrop's ``last_h_``).
+
+    A sampled rollout cut at ``max_steps`` leaves episodes that did not stop; A2C bootstraps
+    their return from the critic's value of the state they reached, which the original forms
+    with one more decoder step (no action taken, no gradient) from the last ``h_tilde`` / ``c``.
+
+    Args: ``h_tilde``, ``c``, ``ctx``, ``ctx_mask``: the held rows ``live`` (n of the batch's B);
+        ``active_rows``: compute the still-running rows only (False: every held row).
+
+    Returns: (last_h (m, H), the batch rows it holds (m,)).
+    """
+    if active_rows:
+        keep = np.flatnonzero(~ended[live])
+        k = torch.as_tensor(keep, device=h_tilde.device)
+        h_tilde, c, ctx, ctx_mask, live = h_tilde[k], c[k], ctx[k], ctx_mask[k], live[keep]
+    rows = Rows.of(np.flatnonzero(~ended[live]), len(live), h_tilde.device)
+    inp = bank.step_inputs(obs, env_mask, None if len(live) == len(ended) else live)
+    last_h, _, _, _ = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
+                                    h_tilde, c, ctx, ctx_mask, rows)
+    return last_h, live
 
 
 def sample_actions(probs: torch.Tensor, rows: Rows | None, generator: torch.Generator | None,
