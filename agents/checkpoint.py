@@ -29,11 +29,29 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> tuple[dict, 
     return run_checkpoint.load_checkpoint(path, map_location, fmt=FORMAT)
 
 
+#: Checkpoint meta key naming how the follower's decoder carries its state from step to step.
+DECODER_STATE_KEY = "decoder_state"
+#: EnvDrop's: the previous step's attended ``h_tilde`` is the next step's view query and LSTMCell
+#: hidden input. Checkpoints written before 2026-12-03 have no key: their followers were trained
+#: feeding the LSTMCell's own output back, and would act differently under this decoder.
+DECODER_STATE = "h_tilde"
+
+
+def require_current_decoder(path, meta: dict) -> None:
+    """Raise ValueError if the follower of the checkpoint at ``path`` was trained with another decoder wiring."""
+    got = meta.get(DECODER_STATE_KEY)
+    if got != DECODER_STATE:
+        raise ValueError(f"checkpoint {path}: field {DECODER_STATE_KEY!r} is {got!r}, expected {DECODER_STATE!r}: its "
+                         "follower was trained before the decoder fed the attended state forward as EnvDrop does "
+                         "(2026-12-03) and would act differently now; train it again")
+
+
 def require_trained_follower(path, tensors: dict, meta: dict) -> None:
-    """Raise ValueError unless the checkpoint at ``path`` holds a trained follower.
+    """Raise ValueError unless the checkpoint at ``path`` holds a trained follower of the current decoder.
 
     A ``--mode speaker`` run saves the untouched follower of its trainer too; it is refused.
     """
     if "follower" not in tensors or "follower_config" not in meta or meta.get("config", {}).get("mode") == "speaker":
         raise ValueError(f"checkpoint {path} holds no trained follower: it is from a --mode speaker run "
                          "(use a --mode follower or --mode bt checkpoint)")
+    require_current_decoder(path, meta)

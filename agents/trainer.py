@@ -32,7 +32,8 @@ from vln.tokenizers import check_tokenizer, read_vocab, write_vocab
 from . import data as D
 from .bank import FeatureBank
 from .envdrop import EnvDropout
-from .checkpoint import FORMAT, load_checkpoint, require_trained_follower, save_checkpoint
+from .checkpoint import (DECODER_STATE, DECODER_STATE_KEY, FORMAT, load_checkpoint, require_current_decoder,
+                         require_trained_follower, save_checkpoint)
 from .config import TrainConfig
 from .follower import Follower, FollowerConfig
 from .rollout import Speedups, greedy_trajectories, rollout
@@ -303,7 +304,8 @@ class Trainer:
             tensors["ema"] = self.ema.state_dict()
         meta = {"iteration": self.iteration, "config": self.cfg.to_dict(), "follower_config": self.follower.cfg.to_dict(),
                 "vocab": list(self.tokenizer.vocab), "tokenizer": self.tokenizer.describe(), "sampler": self.sampler.state_dict(), "history": self.history,
-                "best": self.best, "baseline": self.baseline, CHECKPOINT_KEY: self.feature_record}
+                "best": self.best, "baseline": self.baseline, CHECKPOINT_KEY: self.feature_record,
+                DECODER_STATE_KEY: DECODER_STATE}
         if self.task is not None:
             t_tensors, t_meta = self.task.state()
             tensors.update(t_tensors)
@@ -318,6 +320,8 @@ class Trainer:
         """Restore everything (weights, optimiser, random states, sampler) from a checkpoint."""
         tensors, meta = load_checkpoint(path, map_location=self.device)
         check_checkpoint_store(self.store, meta, path, self.cfg.allow_random_features)
+        if self.cfg.mode != "speaker":  # a speaker run's follower is never trained
+            require_current_decoder(path, meta)
         if self.ema is not None:
             self.follower.load_state_dict(tensors["follower_trained"])
             self.ema.load_state_dict(tensors["ema"])

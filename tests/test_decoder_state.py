@@ -101,3 +101,18 @@ def test_a2c_bootstraps_a_cut_episode_from_the_state_it_reached(trainer, speedup
     np.testing.assert_array_equal(got.stopped, ended)
     torch.testing.assert_close(got.loss_il, want_il, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(got.loss_rl, want_rl, rtol=1e-5, atol=1e-6)
+
+
+def test_a_follower_trained_with_the_earlier_decoder_is_refused(trainer, tmp_path):
+    from agents.checkpoint import load_checkpoint, save_checkpoint
+    from agents.inference import load_follower
+
+    path = tmp_path / "latest.pt"
+    trainer.save(path)
+    load_follower(path)  # the current wiring loads
+    tensors, meta = load_checkpoint(path)
+    del meta["decoder_state"]  # what checkpoints written before the fix hold
+    old = save_checkpoint(tmp_path / "old.pt", tensors, meta)
+    for load in (load_follower, trainer.load):
+        with pytest.raises(ValueError, match=r"old\.pt: field 'decoder_state' is None, expected 'h_tilde'.*train it again"):
+            load(old)
