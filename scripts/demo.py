@@ -34,7 +34,7 @@ KEYS = ("sr", "spl", "ndtw", "nav_error", "length")
 DEMO_BASELINES = ("stop", "random_uniform", "random_walk", "teacher")
 #: The follower recipe that learns the synthetic world in minutes on a CPU: EnvDrop's IL + A2C with
 #: a small model (hidden 128, word embedding 64), less dropout (0.2), IL weight 1 and lr 1e-3
-#: (val_unseen SR 0.60-0.67 after 300-400 iterations; README, "Learning the synthetic world").
+#: (val_unseen SR 0.60-0.67 after 400 iterations; README, "Learning the synthetic world").
 DEMO_RECIPE = ("--hidden", "128", "--word-embedding", "64", "--lr", "1e-3", "--dropout", "0.2", "--ml-weight", "1.0")
 
 
