@@ -129,8 +129,8 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
     for t in range(1, max_steps + 1):
         if active_rows and ended[live].any():  # drop the rows of the episodes that ended
             keep = np.flatnonzero(~ended[live])
-            k = torch.as_tensor(keep, device=dev)
-            h, h_tilde, c, ctx, ctx_mask, live = h[k], h_tilde[k], c[k], ctx[k], ctx_mask[k], live[keep]
+            h, h_tilde, c, ctx, ctx_mask = take_rows(keep, h, h_tilde, c, ctx, ctx_mask)
+            live = live[keep]
             if grads is not None:
                 grads.rows = torch.as_tensor(live, device=dev)
         rows = Rows.of(np.flatnonzero(~ended[live]), len(live), dev)  # the held rows still running
@@ -180,6 +180,12 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
     return RolloutResult(loss_il / B, loss_rl, t, ended.copy(), stats, row_steps, episode_losses)
 
 
+def take_rows(keep: np.ndarray, *tensors: torch.Tensor) -> list[torch.Tensor]:
+    """The rows ``keep`` (n,) of each tensor (leading batch dimension)."""
+    k = torch.as_tensor(keep, device=tensors[0].device)
+    return [x[k] for x in tensors]
+
+
 @torch.no_grad()
 def bootstrap_state(model: Follower, bank: FeatureBank, obs: dict, env_mask, h_tilde, c, ctx, ctx_mask,
                     live: np.ndarray, ended: np.ndarray, active_rows: bool = True):
@@ -196,8 +202,8 @@ def bootstrap_state(model: Follower, bank: FeatureBank, obs: dict, env_mask, h_t
     """
     if active_rows:
         keep = np.flatnonzero(~ended[live])
-        k = torch.as_tensor(keep, device=h_tilde.device)
-        h_tilde, c, ctx, ctx_mask, live = h_tilde[k], c[k], ctx[k], ctx_mask[k], live[keep]
+        h_tilde, c, ctx, ctx_mask = take_rows(keep, h_tilde, c, ctx, ctx_mask)
+        live = live[keep]
     rows = Rows.of(np.flatnonzero(~ended[live]), len(live), h_tilde.device)
     inp = bank.step_inputs(obs, env_mask, None if len(live) == len(ended) else live)
     last_h, _, _, _ = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
