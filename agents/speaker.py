@@ -1,8 +1,8 @@
 """The EnvDrop speaker (Tan et al. 2019): writes an instruction for a panoramic trajectory.
 
 Encoder: an LSTM over the features of the actions taken (candidate feature of each step, STOP =
-zeros), attention of each of its states over that step's 36 view features, then a second LSTM over
-the attended sequence. Decoder: word embedding + LSTM (hidden 512, zero initial state) with
+zeros), attention of each of its states (after dropout, as the original) over that step's 36 view
+features, then a second LSTM over the attended sequence. Decoder: word embedding + LSTM (hidden 512, zero initial state) with
 soft-dot attention over the encoded steps and a projection to the vocabulary. Trained with teacher
 forcing (cross-entropy, ``<PAD>`` ignored); instructions are generated greedily or by sampling, at
 most 120 tokens. Feature dropout applies to the visual channels only, never to the 128 angle ones.
@@ -63,6 +63,7 @@ class SpeakerEncoder(nn.Module):
         x = drop_visual(actions, self.feat_drop, dim)
         packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
         ctx, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=T)
+        ctx = self.drop(ctx)  # the original drops the first LSTM's states before they query the views
         views = drop_visual(views, self.feat_drop, dim)
         attended, _ = self.attention(ctx.reshape(B * T, -1), views.reshape(B * T, 36, -1))
         x = self.drop(attended.view(B, T, -1))
