@@ -2,10 +2,11 @@
 
 Encoder: an LSTM over the features of the actions taken (candidate feature of each step, STOP =
 zeros), attention of each of its states (after dropout, as the original) over that step's 36 view
-features, then a second LSTM over the attended sequence. Decoder: word embedding + LSTM (hidden 512, zero initial state) with
-soft-dot attention over the encoded steps and a projection to the vocabulary. Trained with teacher
-forcing (cross-entropy, ``<PAD>`` ignored); instructions are generated greedily or by sampling, at
-most 120 tokens. Feature dropout applies to the visual channels only, never to the 128 angle ones.
+features, then a second LSTM over the attended sequence. Decoder: word embedding + LSTM (hidden
+512, zero initial state) with soft-dot attention over the encoded steps and a projection to the
+vocabulary. Trained with teacher forcing (cross-entropy, ``<PAD>`` ignored); instructions are
+generated greedily or by sampling, at most 120 tokens. Feature dropout applies to the visual
+channels only, never to the 128 angle ones.
 """
 from __future__ import annotations
 
