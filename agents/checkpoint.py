@@ -32,9 +32,11 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> tuple[dict, 
 #: Checkpoint meta key naming how the follower's decoder carries its state from step to step.
 DECODER_STATE_KEY = "decoder_state"
 #: EnvDrop's: the previous step's attended ``h_tilde`` is the next step's view query and LSTMCell
-#: hidden input. Checkpoints written before 2026-12-03 have no key: their followers were trained
-#: feeding the LSTMCell's own output back, and would act differently under this decoder.
-DECODER_STATE = "h_tilde"
+#: hidden input, and the decoder starts from the encoder's final states in backward-forward order.
+#: Checkpoints written before 2026-12-03 have no key (their followers were trained feeding the
+#: LSTMCell's own output back); those of 2026-12-03 hold ``"h_tilde"`` (forward-backward initial
+#: state). Either would act differently under this decoder.
+DECODER_STATE = "h_tilde/bwd_fwd"
 
 
 def require_current_decoder(path, meta: dict) -> None:
@@ -42,8 +44,9 @@ def require_current_decoder(path, meta: dict) -> None:
     got = meta.get(DECODER_STATE_KEY)
     if got != DECODER_STATE:
         raise ValueError(f"checkpoint {path}: field {DECODER_STATE_KEY!r} is {got!r}, expected {DECODER_STATE!r}: its "
-                         "follower was trained before the decoder fed the attended state forward as EnvDrop does "
-                         "(2026-12-03) and would act differently now; train it again")
+                         "follower was trained before its decoder was wired as EnvDrop's (the attended state fed "
+                         "forward, the encoder's final states backward direction first; 2026-12-03) and would "
+                         "act differently now; train it again")
 
 
 def require_trained_follower(path, tensors: dict, meta: dict) -> None:

@@ -61,6 +61,9 @@ class InstructionEncoder(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, split_steps: bool = True, contiguous: bool = True):
         """tokens (B, L) int64, lengths (B,) -> ctx (B, L', 512), ctx padding mask (B, L') bool, (h0, c0).
 
+        ``h0 = tanh(bridge([h_bwd ++ h_fwd]))`` and ``c0 = [c_bwd ++ c_fwd]`` (B, 512) from the LSTM's
+        final states, backward direction first as the original's; c0 is the decoder's first cell state.
+
         ``split_steps``: run the LSTM with :func:`agents.packed_lstm.packed_bilstm` and pad with
         :func:`agents.packed_lstm.pad_packed` (the same numbers as ``nn.LSTM`` and
         ``pad_packed_sequence``, backwards linear in the length on the CPU); False: those two.
@@ -77,8 +80,10 @@ class InstructionEncoder(nn.Module):
         else:
             out, (h, c) = self.lstm(packed)
             ctx, _ = pad_packed_sequence(out, batch_first=True)
-        h_cat = torch.cat([h[0], h[1]], dim=1)
-        c_cat = torch.cat([c[0], c[1]], dim=1)
+        # The final states in the original's order: backward direction first (R2R-EnvDrop
+        # ``EncoderLSTM``: ``torch.cat((enc_h_t[-1], enc_h_t[-2]), 1)``, and likewise the cells).
+        h_cat = torch.cat([h[1], h[0]], dim=1)
+        c_cat = torch.cat([c[1], c[0]], dim=1)
         h0 = torch.tanh(self.bridge(h_cat))
         mask = torch.arange(ctx.shape[1], device=ctx.device)[None, :] >= lengths_cpu.to(ctx.device)[:, None]
         ctx = dropout(ctx, self.drop)

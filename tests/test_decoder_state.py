@@ -103,7 +103,28 @@ def test_a2c_bootstraps_a_cut_episode_from_the_state_it_reached(trainer, speedup
     torch.testing.assert_close(got.loss_rl, want_rl, rtol=1e-5, atol=1e-6)
 
 
-def test_a_follower_trained_with_the_earlier_decoder_is_refused(trainer, tmp_path):
+def test_the_decoder_starts_from_the_encoders_final_states_backward_first(trainer):
+    """R2R-EnvDrop ``EncoderLSTM``: ``h_t = cat(enc_h_t[-1], enc_h_t[-2])`` (backward, forward),
+    ``decoder_init = tanh(encoder2decoder(h_t))``, ``c_t`` likewise; ``c_t`` is the decoder's first cell."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    enc = trainer.follower.encoder
+    gen = torch.Generator().manual_seed(3)
+    lengths = torch.tensor([7, 3, 5])
+    tokens = torch.randint(1, enc.embedding.num_embeddings, (3, 7), generator=gen)
+    tokens[torch.arange(7)[None, :] >= lengths[:, None]] = 0
+    with torch.no_grad():
+        for split in (True, False):
+            _, _, (h0, c0) = enc(tokens, lengths, split_steps=split)
+            packed = pack_padded_sequence(enc.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
+            _, (enc_h_t, enc_c_t) = enc.lstm(packed)
+            want_h = torch.tanh(enc.bridge(torch.cat((enc_h_t[-1], enc_h_t[-2]), 1)))
+            torch.testing.assert_close(h0, want_h, rtol=0, atol=1e-6)
+            torch.testing.assert_close(c0, torch.cat((enc_c_t[-1], enc_c_t[-2]), 1), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("written", [None, "h_tilde"], ids=["before-h_tilde", "forward-first-init"])
+def test_a_follower_trained_with_an_earlier_decoder_is_refused(trainer, tmp_path, written):
     from agents.checkpoint import load_checkpoint, save_checkpoint
     from agents.inference import load_follower
 
@@ -111,8 +132,12 @@ def test_a_follower_trained_with_the_earlier_decoder_is_refused(trainer, tmp_pat
     trainer.save(path)
     load_follower(path)  # the current wiring loads
     tensors, meta = load_checkpoint(path)
-    del meta["decoder_state"]  # what checkpoints written before the fix hold
+    if written is None:
+        del meta["decoder_state"]  # what checkpoints written before the decoder fed h_tilde forward hold
+    else:
+        meta["decoder_state"] = written  # h_tilde fed forward, the encoder's states forward direction first
     old = save_checkpoint(tmp_path / "old.pt", tensors, meta)
     for load in (load_follower, trainer.load):
-        with pytest.raises(ValueError, match=r"old\.pt: field 'decoder_state' is None, expected 'h_tilde'.*train it again"):
+        with pytest.raises(ValueError, match=rf"old\.pt: field 'decoder_state' is {written!r}, expected "
+                                             r"'h_tilde/bwd_fwd'.*train it again"):
             load(old)
