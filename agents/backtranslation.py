@@ -7,7 +7,8 @@ Every iteration accumulates the gradients of two batches before one optimiser st
    :func:`vln.datasets.aug_paths.sample_aug_paths`): one environmental-dropout mask per
    environment (rate ``env_dropout``) is drawn, the frozen speaker writes each path's instruction
    greedily from the masked features, and the follower trains on those instructions under the
-   same mask (IL with weight ``aug_ml_weight`` + A2C on the same batch).
+   same mask: IL with weight ``aug_ml_weight`` on one such batch, A2C on another (each with its
+   own mask and instructions, as the original's rollouts with a speaker).
 
 The speaker comes from ``--speaker CKPT``, or is trained first for ``--speaker-iters`` iterations
 in the same run and kept as ``<run>/speaker.pt``. ``--follower CKPT`` starts the follower from a
@@ -106,13 +107,7 @@ class BackTranslationTask:
         logger.info("training the speaker for %d iterations before back-translation", iters)
         loss = float("nan")
         for i in range(iters):
-            self.speaker.train()
-            self.speaker_task.optimizer.zero_grad(set_to_none=True)
-            loss_t = self.speaker_task.loss(t.nav, sampler.next())
-            loss_t.backward()
-            torch.nn.utils.clip_grad_norm_(self.speaker.parameters(), t.cfg.grad_clip)
-            self.speaker_task.optimizer.step()
-            loss = float(loss_t.detach())
+            loss = self.speaker_task.step(t.nav, sampler.next())
             if (i + 1) % t.cfg.log_every == 0:
                 logger.info("speaker iter %d  loss %.4f", i + 1, loss)
         bleu = self.speaker_task.evaluate()
@@ -144,12 +139,30 @@ class BackTranslationTask:
         self.aug_world.set_instructions(idx, ids.cpu().numpy(), lengths.cpu().numpy())
         return idx, mask
 
-    def train_iteration(self) -> dict:
+    def backward_augmented(self) -> dict:
+        """Accumulate the gradients of the follower's losses on augmented data; returns the loss tensors.
+
+        With teacher-forced IL + A2C (EnvDrop's), each of the two rollouts takes a batch of its own,
+        with its own environmental-dropout mask and instructions, as the original's rollouts with
+        a speaker (each resets the environment to the next batch and has the speaker write it);
+        otherwise one batch serves the one rollout.
+        """
         t, cfg = self.trainer, self.trainer.cfg
+        idx, mask = self.augmented_batch()
+        if not t.separate_rl_batch:
+            return t.backward_step(self.aug_nav, idx, None, cfg.aug_ml_weight, env_mask=mask)
+        parts = t.il_step(self.aug_nav, idx, cfg.aug_ml_weight, env_mask=mask)
+        parts["loss_ml"].backward()
+        idx, mask = self.augmented_batch()  # after the IL rollout: it may rewrite the same paths' instructions
+        parts.update(t.rl_step(self.aug_nav, idx, env_mask=mask))
+        parts["loss_rl"].backward()
+        return parts
+
+    def train_iteration(self) -> dict:
+        t = self.trainer
         t.optimizer.zero_grad(set_to_none=True)
         real = t.backward_real_batch()
-        idx, mask = self.augmented_batch()
-        aug = t.backward_step(self.aug_nav, idx, idx, cfg.aug_ml_weight, env_mask=mask)
+        aug = self.backward_augmented()
         t.optimizer_step()
         out = {k: float(v.detach()) for k, v in real.items()}
         out.update({f"aug_{k}": float(v.detach()) for k, v in aug.items()})

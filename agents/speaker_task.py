@@ -3,7 +3,7 @@
 Each iteration takes a batch of training episodes, follows their shortest paths to record the
 panoramic trajectory under an environmental-dropout mask (rate ``speaker_env_dropout``, one mask
 per environment), and minimises the teacher-forced cross-entropy of the episode's instruction
-with Adam (gradient norm clipped). Validation decodes one instruction per path greedily and
+with Adam (the encoder's and the decoder's gradient norms clipped separately, as EnvDrop's). Validation decodes one instruction per path greedily and
 scores it with corpus BLEU against all of that path's reference instructions.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from envs.batch import NavBatch
 from .bleu import corpus_bleu
 from .checkpoint import load_checkpoint
 from .envdrop import EnvDropout
+from .grad_clip import clip_each
 from .speaker import Speaker, SpeakerConfig
 from .trajectory import teacher_trajectories
 
@@ -109,13 +110,21 @@ class SpeakerTask:
 
     def train_iteration(self) -> dict:
         t = self.trainer
+        return {"loss_speaker": self.step(t.nav, t.sampler.next())}
+
+    def step(self, nav: NavBatch, episodes: np.ndarray) -> float:
+        """One optimiser step on ``episodes``' teacher-forcing loss; returns the loss.
+
+        The encoder's and the decoder's gradient norms are clipped to ``grad_clip`` separately,
+        as EnvDrop's speaker (:func:`agents.grad_clip.clip_each`).
+        """
         self.speaker.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss(t.nav, t.sampler.next())
+        loss = self.loss(nav, episodes)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.speaker.parameters(), t.cfg.grad_clip)
+        clip_each((self.speaker.encoder, self.speaker.decoder), self.trainer.cfg.grad_clip)
         self.optimizer.step()
-        return {"loss_speaker": float(loss.detach())}
+        return float(loss.detach())
 
     def evaluate(self) -> dict:
         """``{"<split>/bleu": BLEU-4, "<split>/bleu1": ..., "<split>/loss": teacher-forcing loss,

@@ -36,6 +36,7 @@ from .checkpoint import (DECODER_STATE, DECODER_STATE_KEY, FORMAT, load_checkpoi
                          require_trained_follower, save_checkpoint)
 from .config import TrainConfig
 from .follower import Follower, FollowerConfig
+from .grad_clip import clip_each
 from .rollout import Speedups, greedy_trajectories, rollout
 from .sampler import EpisodeSampler
 
@@ -113,6 +114,7 @@ class Trainer:
         self.evaluators = {s: Evaluator(w.navgraph, w.episodes) for s, w in self.val_worlds.items()
                            if all(len(e.path) > 1 for e in w.episodes)}
         self.speedups = Speedups()  # how rollouts are computed (benches switch them off for their baseline)
+        self.last_rollouts: dict = {"il": None, "rl": None}  # RolloutResults of the last follower step
         self.iteration = 0
         self.history: list[dict] = []
         self.best: dict[str, dict] = {}
@@ -149,39 +151,57 @@ class Trainer:
                       env_mask=None, bank: FeatureBank | None = None) -> dict:
         """IL on one batch, then A2C on another (``feedback="sample"``).
 
-        The IL batch is teacher-forced (``il_feedback="teacher"``, EnvDrop), or sampled from the
-        policy with the teacher's action at each visited viewpoint as the label
-        (``il_feedback="sample"``); then the A2C loss comes from that same rollout and
-        ``rl_episodes`` is not used. Returns the weighted loss tensors (``loss_ml``, ``loss_rl``)
-        and RL statistics; the :class:`agents.rollout.RolloutResult` of each rollout stays in
-        ``self.last_rollouts`` (``"il"``, ``"rl"``; the same result twice for sampled IL + A2C).
+        The IL batch is teacher-forced (``il_feedback="teacher"``, EnvDrop: :meth:`il_step`, then
+        :meth:`rl_step` on ``rl_episodes``), or sampled from the policy with the teacher's action at
+        each visited viewpoint as the label (``il_feedback="sample"``); then the A2C loss comes from
+        that same rollout and ``rl_episodes`` is not used. Returns the weighted loss tensors
+        (``loss_ml``, ``loss_rl``) and RL statistics; the :class:`agents.rollout.RolloutResult` of
+        each rollout stays in ``self.last_rollouts`` (``"il"``, ``"rl"``; the same result twice for
+        sampled IL + A2C).
         """
         cfg = self.cfg
         bank = self.bank if bank is None else bank
-        speed = vars(self.speedups)
         rl_on = cfg.feedback == "sample"
-        out = {"loss_rl": torch.zeros((), device=self.device)}
-        nav.reset_envs(np.arange(len(il_episodes)), il_episodes)
         if cfg.il_feedback == "sample":
+            nav.reset_envs(np.arange(len(il_episodes)), il_episodes)
             r = rollout(self.follower, bank, nav, "sample", il=True, rl=rl_on, env_mask=env_mask,
-                        gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, **speed)
-            out["loss_ml"] = r.loss_il * ml_weight
+                        gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, **vars(self.speedups))
+            out = {"loss_ml": r.loss_il * ml_weight, "loss_rl": torch.zeros((), device=self.device)}
             if rl_on:
                 out["loss_rl"] = r.loss_rl
                 out.update({k: torch.tensor(v) for k, v in r.stats.items()})
             self.last_rollouts = {"il": r, "rl": r if rl_on else None}
             return out
-        il = rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask, **speed)
-        out["loss_ml"] = il.loss_il * ml_weight
-        rl = None
+        out = self.il_step(nav, il_episodes, ml_weight, env_mask, bank)
         if rl_on:
-            nav.reset_envs(np.arange(len(rl_episodes)), rl_episodes)
-            rl = rollout(self.follower, bank, nav, "sample", rl=True, env_mask=env_mask,
-                         gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, **speed)
-            out["loss_rl"] = rl.loss_rl
-            out.update({k: torch.tensor(v) for k, v in rl.stats.items()})
-        self.last_rollouts = {"il": il, "rl": rl}
+            out.update(self.rl_step(nav, rl_episodes, env_mask, bank))
         return out
+
+    @property
+    def separate_rl_batch(self) -> bool:
+        """True when an iteration's A2C rollout takes a batch of its own (teacher-forced IL + A2C, EnvDrop)."""
+        return self.cfg.feedback == "sample" and self.cfg.il_feedback == "teacher"
+
+    def il_step(self, nav: NavBatch, episodes: np.ndarray, ml_weight: float, env_mask=None,
+                bank: FeatureBank | None = None) -> dict:
+        """The teacher-forced IL rollout of ``episodes`` (``nav`` is reset to them): ``{"loss_ml":
+        IL loss * ml_weight, "loss_rl": 0}``; the result is ``self.last_rollouts["il"]`` (``"rl"`` None)."""
+        bank = self.bank if bank is None else bank
+        nav.reset_envs(np.arange(len(episodes)), episodes)
+        il = rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask, **vars(self.speedups))
+        self.last_rollouts = {"il": il, "rl": None}
+        return {"loss_ml": il.loss_il * ml_weight, "loss_rl": torch.zeros((), device=self.device)}
+
+    def rl_step(self, nav: NavBatch, episodes: np.ndarray, env_mask=None, bank: FeatureBank | None = None) -> dict:
+        """The sampled A2C rollout of ``episodes`` (``nav`` is reset to them): ``{"loss_rl": ...}`` and
+        its statistics; the result is ``self.last_rollouts["rl"]``."""
+        cfg = self.cfg
+        bank = self.bank if bank is None else bank
+        nav.reset_envs(np.arange(len(episodes)), episodes)
+        rl = rollout(self.follower, bank, nav, "sample", rl=True, env_mask=env_mask,
+                     gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, **vars(self.speedups))
+        self.last_rollouts["rl"] = rl
+        return {"loss_rl": rl.loss_rl, **{k: torch.tensor(v) for k, v in rl.stats.items()}}
 
     def real_env_mask(self, batch_size: int):
         """(B, D) environmental-dropout mask for a batch of real episodes (``follower_env_dropout``), or None."""
@@ -204,7 +224,7 @@ class Trainer:
         """
         cfg = self.cfg
         il_batch = sampler.next()
-        rl_batch = sampler.next() if cfg.feedback == "sample" and cfg.il_feedback == "teacher" else None
+        rl_batch = sampler.next() if self.separate_rl_batch else None
         mask = env_mask_of(len(il_batch)) if env_mask_of is not None else None
         return self.backward_step(nav, il_batch, rl_batch, ml_weight, mask)
 
@@ -221,8 +241,9 @@ class Trainer:
         return self.backward_batch(self.nav, self.sampler, self.cfg.ml_weight, self.real_env_mask)
 
     def optimizer_step(self) -> None:
-        """Clip the accumulated gradients' norm to ``grad_clip`` and step the optimiser."""
-        torch.nn.utils.clip_grad_norm_(self.follower.parameters(), self.cfg.grad_clip)
+        """Clip the accumulated gradients' norm to ``grad_clip``, the encoder's and the decoder's
+        separately and the critic's not at all (as EnvDrop), and step the optimiser."""
+        clip_each((self.follower.encoder, self.follower.decoder), self.cfg.grad_clip)
         self.optimizer.step()
 
     def train_iteration(self) -> dict:

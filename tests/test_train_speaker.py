@@ -371,3 +371,21 @@ def test_train_agent_refuses_out_of_range_settings_in_one_line(tmp_path, flags, 
     assert proc.returncode != 0
     assert named in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "run" / "params.json").exists()
+
+
+@pytest.mark.parametrize("feedback, batches", [("sample", 2), ("teacher", 1)])
+def test_back_translation_gives_the_augmented_il_and_a2c_rollouts_a_batch_each(root, tmp_path, feedback, batches):
+    """As the original's rollouts with a speaker, each of which resets the environment to the next
+    augmented batch, draws its own dropout mask and has the speaker write that batch."""
+    from agents.sampler import EpisodeSampler
+
+    cfg = make_cfg(root, tmp_path / "bt", mode="bt", iters=1, speaker_iters=0, aug_paths=50, feedback=feedback,
+                   eval_splits="val_unseen", eval_every=100)
+    t = Trainer(cfg)
+    t.task.prepare()
+    parts = t.train_iteration()
+    expect = EpisodeSampler(len(t.task.aug_world.episodes), cfg.batch_size, cfg.seed + 1)
+    drawn = [expect.next() for _ in range(batches)]
+    assert t.task.aug_sampler.state_dict() == expect.state_dict()
+    assert t.task.aug_nav.episode.tolist() == drawn[-1].tolist()  # the last rollout ran on the last batch
+    assert (parts["aug_loss_rl"] != 0) == (feedback == "sample") and parts["aug_loss_ml"] > 0
