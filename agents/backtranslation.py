@@ -69,7 +69,12 @@ class BackTranslationTask:
         self.speaker = self.speaker_task.speaker
         self.speaker_ready = False
         if cfg.speaker:
-            _, state, meta = read_speaker(cfg.speaker, trainer.device, trainer.tokenizer)
+            scfg, state, meta = read_speaker(cfg.speaker, trainer.device, trainer.tokenizer)
+            if scfg.bidirectional != self.speaker.cfg.bidirectional:
+                raise ValueError(f"checkpoint {cfg.speaker}: field 'speaker_config.bidirectional' is "
+                                 f"{scfg.bidirectional}, expected {self.speaker.cfg.bidirectional}: its speaker was "
+                                 "trained before the speaker's encoder became bidirectional as EnvDrop's "
+                                 "(2026-12-03); train it again")
             check_checkpoint_store(trainer.store, meta, cfg.speaker, cfg.allow_random_features)
             self.speaker.load_state_dict(state)
             self.speaker_ready = True

@@ -26,6 +26,7 @@ MODE_ONLY = {
     "speaker_iters": ("bt",), "aug_paths": ("bt",), "aug_min_edges": ("bt",), "aug_max_edges": ("bt",),
     "env_dropout": ("bt",),
     "speaker_lr": ("speaker", "bt"), "speaker_dropout": ("speaker", "bt"), "speaker_env_dropout": ("speaker", "bt"),
+    "speaker_feature_dropout": ("speaker", "bt"),
     "max_decode_length": ("speaker", "bt"),
 }
 
@@ -57,7 +58,8 @@ class TrainConfig:
     feature_dropout: float = field(default=0.3, metadata={"help": "follower feature dropout (visual channels only)"})
     speaker_dropout: float = field(default=0.6, metadata={"help": "dropout of the speaker"})
     env_dropout: float = field(default=0.4, metadata={"help": "environmental dropout rate during back-translation"})
-    speaker_env_dropout: float = field(default=0.3, metadata={"help": "environmental dropout rate when training the speaker"})
+    speaker_feature_dropout: float = field(default=0.3, metadata={"help": "speaker feature dropout when training, element-wise on the visual channels of views and actions (EnvDrop's drop3 at featdropout 0.3)"})
+    speaker_env_dropout: float = field(default=0.0, metadata={"help": "environmental dropout rate when training the speaker (0: off, as the original, which trains its speaker with feature dropout only)"})
     env_dropout_per: str = field(default="episode", metadata={"help": "environmental-dropout masks: one per episode of a batch, or one per batch (the original code's drop_env(ones(D)))", "choices": ("episode", "batch")})
     ema_decay: float = field(default=0.0, metadata={"help": "validate, save and export an exponential moving average of the follower's weights, updated after every optimiser step with this decay (torch.optim.swa_utils; e.g. 0.995; 0: off, as EnvDrop: the weights of the last step)"})
     grad_clip: float = field(default=40.0, metadata={"help": "gradient-norm clip"})

@@ -1,12 +1,16 @@
 """The EnvDrop speaker (Tan et al. 2019): writes an instruction for a panoramic trajectory.
 
-Encoder: an LSTM over the features of the actions taken (candidate feature of each step, STOP =
-zeros), attention of each of its states (after dropout, as the original) over that step's 36 view
-features, then a second LSTM over the attended sequence. Decoder: word embedding + LSTM (hidden
-512, zero initial state) with soft-dot attention over the encoded steps and a projection to the
-vocabulary. Trained with teacher forcing (cross-entropy, ``<PAD>`` ignored); instructions are
-generated greedily or by sampling, at most 120 tokens. Feature dropout applies to the visual
-channels only, never to the 128 angle ones.
+Encoder: a bidirectional LSTM (``hidden / 2`` units each way, EnvDrop's ``--bidir``) over the
+features of the actions taken (candidate feature of each step, STOP = zeros), attention of each of
+its states (after dropout, as the original) over that step's 36 view features, then a second
+bidirectional LSTM over the attended sequence. Both LSTMs run over all T steps of the batch, the
+padding included, as the original's do (a trajectory's padding repeats its last views and has zero
+actions, :mod:`agents.trajectory`), so a backward state depends on the batch's longest trajectory
+as there. Decoder: word embedding + LSTM (hidden 512, zero initial state) with soft-dot attention
+over the encoded steps and a projection to the vocabulary. Trained with teacher forcing
+(cross-entropy, ``<PAD>`` ignored) under element-wise feature dropout (EnvDrop's ``drop3``,
+``featdropout``); instructions are generated greedily or by sampling, at most 120 tokens, never
+``<UNK>``. Feature dropout applies to the visual channels only, never to the 128 angle ones.
 """
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import SoftDotAttention
 from .follower import ArchitectureConfig, drop_visual
@@ -34,6 +37,8 @@ class SpeakerConfig(ArchitectureConfig):
     hidden: int = 512
     dropout: float = 0.6
     feature_dropout: float = 0.3
+    unk_idx: int = 1  #: never generated
+    bidirectional: bool = True  #: the encoder's LSTMs (False: one direction of ``hidden`` units, before 2026-12-03)
 
 
 def length_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
@@ -47,29 +52,26 @@ class SpeakerEncoder(nn.Module):
     def __init__(self, cfg: SpeakerConfig):
         super().__init__()
         self.cfg = cfg
-        self.lstm = nn.LSTM(cfg.feature_size, cfg.hidden, batch_first=True)
+        each_way = cfg.hidden // 2 if cfg.bidirectional else cfg.hidden
+        self.lstm = nn.LSTM(cfg.feature_size, each_way, batch_first=True, bidirectional=cfg.bidirectional)
         self.feat_drop = nn.Dropout(cfg.feature_dropout)
         self.drop = nn.Dropout(cfg.dropout)
         self.attention = SoftDotAttention(cfg.hidden, cfg.feature_size)
-        self.post_lstm = nn.LSTM(cfg.hidden, cfg.hidden, batch_first=True)
+        self.post_lstm = nn.LSTM(cfg.hidden, each_way, batch_first=True, bidirectional=cfg.bidirectional)
 
     def forward(self, views: torch.Tensor, actions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """views (B, T, 36, F), actions (B, T, F), lengths (B,) -> ctx (B, T, hidden).
 
-        Positions ``t >= lengths[b]`` are padding (their outputs are zeros).
+        Positions ``t >= lengths[b]`` are padding: the LSTMs run over them as the original's (the
+        decoder masks them); ``lengths`` is not used here.
         """
         B, T = actions.shape[:2]
         dim = self.cfg.feature_dim
-        lengths_cpu = lengths.clamp(min=1).cpu()
-        x = drop_visual(actions, self.feat_drop, dim)
-        packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
-        ctx, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=T)
+        ctx, _ = self.lstm(drop_visual(actions, self.feat_drop, dim))
         ctx = self.drop(ctx)  # the original drops the first LSTM's states before they query the views
         views = drop_visual(views, self.feat_drop, dim)
         attended, _ = self.attention(ctx.reshape(B * T, -1), views.reshape(B * T, 36, -1))
-        x = self.drop(attended.view(B, T, -1))
-        packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.post_lstm(packed)[0], batch_first=True, total_length=T)
+        out, _ = self.post_lstm(self.drop(attended.view(B, T, -1)))
         return self.drop(out)
 
 
@@ -150,6 +152,7 @@ class Speaker(nn.Module):
         for _ in range(max_length):
             logits, state = self.decoder(word, ctx, ctx_mask, state)
             logits = logits[:, 0]
+            logits[:, cfg.unk_idx] = float("-inf")  # the original's only exclusion
             logits[:, cfg.padding_idx] = float("-inf")
             logits[:, cfg.bos_idx] = float("-inf")
             if sample:

@@ -1,10 +1,12 @@
 """Training and validating the speaker (``train_agent.py --mode speaker``).
 
 Each iteration takes a batch of training episodes, follows their shortest paths to record the
-panoramic trajectory under an environmental-dropout mask (rate ``speaker_env_dropout``, one mask
-per environment), and minimises the teacher-forced cross-entropy of the episode's instruction
-with Adam (the encoder's and the decoder's gradient norms clipped separately, as EnvDrop's). Validation decodes one instruction per path greedily and
-scores it with corpus BLEU against all of that path's reference instructions.
+panoramic trajectory (under an environmental-dropout mask if ``speaker_env_dropout`` > 0, one
+mask per environment; the speaker's own feature dropout is ``speaker_feature_dropout``), and
+minimises the teacher-forced cross-entropy of the episode's instruction with Adam (the encoder's
+and the decoder's gradient norms clipped separately, as EnvDrop's). Validation decodes one
+instruction per path greedily and scores it with corpus BLEU against all of that path's
+reference instructions.
 """
 from __future__ import annotations
 
@@ -30,8 +32,8 @@ def build_speaker(cfg, tokenizer, feature_dim: int, device) -> Speaker:
     """A speaker sized by a :class:`agents.config.TrainConfig` for ``tokenizer``'s vocabulary."""
     scfg = SpeakerConfig(vocab_size=int(tokenizer.vocab_size), feature_dim=feature_dim,
                          padding_idx=int(tokenizer.pad_id), bos_idx=int(tokenizer.bos_id), eos_idx=int(tokenizer.eos_id),
-                         word_embedding=cfg.word_embedding, hidden=cfg.hidden, dropout=cfg.speaker_dropout,
-                         feature_dropout=0.0)
+                         unk_idx=int(tokenizer.unk_id), word_embedding=cfg.word_embedding, hidden=cfg.hidden,
+                         dropout=cfg.speaker_dropout, feature_dropout=cfg.speaker_feature_dropout)
     return Speaker(scfg).to(device)
 
 
@@ -50,7 +52,8 @@ def read_speaker(path, device, tokenizer=None) -> tuple[SpeakerConfig, dict, dic
     if tokenizer is not None and list(meta["vocab"]) != list(tokenizer.vocab):
         raise ValueError(f"checkpoint {path} was trained with another vocabulary ({len(meta['vocab'])} words, "
                          f"this run has {tokenizer.vocab_size}); use a speaker trained on the same training split")
-    return SpeakerConfig(**task["speaker_config"]), tensors["speaker"], meta
+    # Speakers written before the encoder became bidirectional (2026-12-03) have no such field.
+    return SpeakerConfig(**{"bidirectional": False, **task["speaker_config"]}), tensors["speaker"], meta
 
 
 def path_representatives(world) -> tuple[np.ndarray, dict]:

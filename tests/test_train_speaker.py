@@ -102,10 +102,28 @@ def test_speaker_generation_is_well_formed():
     for row, k in zip(ids.tolist(), n.tolist()):
         assert row[0] == cfg.bos_idx and row[k - 1] == cfg.eos_idx and cfg.eos_idx not in row[1: k - 1]
         assert all(t == cfg.padding_idx for t in row[k:]) and cfg.bos_idx not in row[1:]
-    # Padded steps do not change the encoding of a shorter trajectory.
-    ctx1, _ = speaker.encode(views[1:2, :1], actions[1:2, :1], lengths[1:2])
-    ctx2, _ = speaker.encode(views[1:2], actions[1:2], lengths[1:2])
-    assert torch.allclose(ctx1[0, 0], ctx2[0, 0], atol=1e-6)
+    # As the original's, the LSTMs run over the batch's padding: with the backward direction
+    # (EnvDrop's --bidir, the default) a shorter trajectory's encoding depends on it; with one
+    # direction it does not.
+    for bidirectional in (True, False):
+        torch.manual_seed(0)
+        one_way = Speaker(SpeakerConfig(**{**vars(cfg), "bidirectional": bidirectional})).eval()
+        ctx1, _ = one_way.encode(views[1:2, :1], actions[1:2, :1], lengths[1:2])
+        ctx2, _ = one_way.encode(views[1:2], actions[1:2], lengths[1:2])
+        assert torch.allclose(ctx1[0, 0], ctx2[0, 0], atol=1e-6) != bidirectional
+
+
+def test_the_speaker_never_writes_unk():
+    """EnvDrop's ``infer_batch``: ``logits[:, <UNK>] = -inf``."""
+    cfg = SpeakerConfig(vocab_size=6, feature_dim=4, word_embedding=8, hidden=16, padding_idx=0, unk_idx=1, bos_idx=5,
+                        eos_idx=2)
+    torch.manual_seed(0)
+    speaker = Speaker(cfg).eval()
+    with torch.no_grad():  # make <UNK> the decoder's favourite word
+        speaker.decoder.projection.bias[cfg.unk_idx] = 100.0
+    views, actions = torch.randn(4, 3, 36, 4 + 128), torch.randn(4, 3, 4 + 128)
+    ids, _ = speaker.generate(views, actions, torch.tensor([3, 2, 3, 1]), max_length=6)
+    assert all(cfg.unk_idx not in row for row in ids.tolist()) and ids.shape[1] > 1
 
 
 def test_speaker_overfits_a_handful_of_instructions(root, tmp_path):
@@ -192,7 +210,7 @@ def test_back_translation_warm_starts_the_follower_and_optionally_its_optimizer(
         for k, st in state["state"].items():
             assert torch.equal(st["square_avg"], saved["optimizer"]["state"][k]["square_avg"])
     # --env-dropout-per batch: one mask for the whole batch, for the speaker and the augmented batches.
-    t = Trainer(make_cfg(root, tmp_path / "batchmask", iters=0, env_dropout_per="batch", **kw))
+    t = Trainer(make_cfg(root, tmp_path / "batchmask", iters=0, env_dropout_per="batch", speaker_env_dropout=0.3, **kw))
     for env_dropout in (t.task.env_dropout, t.task.speaker_task.env_dropout):
         mask = env_dropout.sample(3, t.bank.dim, "cpu")
         assert env_dropout.per == "batch" and bool((mask == mask[:1]).all())
@@ -330,11 +348,16 @@ def test_back_translation_warns_about_a_speaker_that_writes_one_instruction_for_
 
     assert collapsed_splits({"val_unseen/distinct": 0.2, "val_seen/distinct": 0.9, "val_unseen/bleu": 0.0}) == \
         ["val_unseen/distinct"]
-    # An untrained speaker (zero iterations) decodes the same words whatever the trajectory.
+    # A speaker whose words do not depend on the trajectory (its attended context zeroed out of
+    # the decoder's state) writes the same instruction for every path.
     cfg = make_cfg(root, tmp_path / "bt", mode="bt", iters=1, speaker_iters=0, aug_paths=50,
                    eval_splits="train", eval_every=1)  # 3 paths (val_unseen has 1: always distinct)
+    t = Trainer(cfg)
+    attention = t.task.speaker.decoder.attention
+    with torch.no_grad():
+        attention.linear_out.weight[:, : attention.linear_in.out_features] = 0
     with caplog.at_level("WARNING", logger="agents.backtranslation"):
-        Trainer(cfg).train()
+        t.task.train_speaker(0)
     assert any("has not grounded its words" in r.getMessage() and "most train paths" in r.getMessage()
                for r in caplog.records)
 
@@ -389,3 +412,24 @@ def test_back_translation_gives_the_augmented_il_and_a2c_rollouts_a_batch_each(r
     assert t.task.aug_sampler.state_dict() == expect.state_dict()
     assert t.task.aug_nav.episode.tolist() == drawn[-1].tolist()  # the last rollout ran on the last batch
     assert (parts["aug_loss_rl"] != 0) == (feedback == "sample") and parts["aug_loss_ml"] > 0
+
+
+def test_a_speaker_with_a_one_directional_encoder_still_speaks_but_is_refused_for_back_translation(root, tmp_path):
+    """Speakers written before the encoder became bidirectional (their config has no such field)."""
+    from agents.checkpoint import save_checkpoint
+    from agents.inference import speak_paths
+    from vln.datasets import episodes_to_path_records
+
+    t = Trainer(make_cfg(root, tmp_path / "spk", mode="speaker", iters=1, eval_every=1, eval_splits="val_unseen"))
+    t.train()
+    tensors, meta = load_checkpoint(tmp_path / "spk" / "latest.pt")
+    old_cfg = dict(meta["task"]["speaker_config"])
+    del old_cfg["bidirectional"]
+    tensors["speaker"] = Speaker(SpeakerConfig(**old_cfg, bidirectional=False)).state_dict()
+    meta["task"]["speaker_config"] = old_cfg
+    old = save_checkpoint(tmp_path / "old.pt", tensors, meta)
+    records = episodes_to_path_records(t.train_world.episodes[:2])
+    spoken = speak_paths(old, records, root, "r2r", allow_random_features=True)
+    assert [r.path for r in spoken] == [r.path for r in records]
+    with pytest.raises(ValueError, match=r"old\.pt: field 'speaker_config.bidirectional' is False, expected True"):
+        Trainer(make_cfg(root, tmp_path / "bt", mode="bt", iters=0, speaker=str(old), aug_paths=20))
