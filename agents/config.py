@@ -56,6 +56,7 @@ class TrainConfig:
     action_embedding: int = field(default=64, metadata={"help": "previous-action embedding size (EnvDrop 64)"})
     dropout: float = field(default=0.5, metadata={"help": "dropout of the follower"})
     feature_dropout: float = field(default=0.3, metadata={"help": "follower feature dropout (visual channels only)"})
+    sub_out: str = field(default="tanh", metadata={"help": "the follower decoder's first state: tanh of the bridged final encoder states, or of the bridged element-wise max of the encoder's outputs (EnvDrop's --subout; the EnvDrop and CLIP-ViL run scripts pass max)", "choices": ("tanh", "max")})
     speaker_dropout: float = field(default=0.6, metadata={"help": "dropout of the speaker"})
     env_dropout: float = field(default=0.4, metadata={"help": "environmental dropout rate during back-translation"})
     speaker_feature_dropout: float = field(default=0.3, metadata={"help": "speaker feature dropout when training, element-wise on the visual channels of views and actions (EnvDrop's drop3 at featdropout 0.3)"})

@@ -46,6 +46,13 @@ class FollowerConfig(ArchitectureConfig):
     action_embedding: int = 64
     dropout: float = 0.5
     feature_dropout: float = 0.3
+    #: the decoder's first hidden state from the encoder's final states (``"tanh"``, EnvDrop's
+    #: ``--subout`` default) or from the element-wise maximum of its outputs over the padded
+    #: batch (``"max"``, what EnvDrop's and CLIP-ViL's run scripts pass)
+    sub_out: str = "tanh"
+
+
+SUB_OUTS = ("tanh", "max")
 
 
 class InstructionEncoder(nn.Module):
@@ -53,6 +60,9 @@ class InstructionEncoder(nn.Module):
 
     def __init__(self, cfg: FollowerConfig):
         super().__init__()
+        if cfg.sub_out not in SUB_OUTS:
+            raise ValueError(f"sub_out must be one of {SUB_OUTS}, got {cfg.sub_out!r}")
+        self.sub_out = cfg.sub_out
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.word_embedding, padding_idx=cfg.padding_idx)
         self.lstm = nn.LSTM(cfg.word_embedding, cfg.hidden // 2, batch_first=True, bidirectional=True)
         self.bridge = nn.Linear(cfg.hidden, cfg.hidden)
@@ -63,6 +73,9 @@ class InstructionEncoder(nn.Module):
 
         ``h0 = tanh(bridge([h_bwd ++ h_fwd]))`` and ``c0 = [c_bwd ++ c_fwd]`` (B, 512) from the LSTM's
         final states, backward direction first as the original's; c0 is the decoder's first cell state.
+        With ``sub_out="max"``, ``h0 = tanh(bridge(max_t ctx[:, t]))`` over the context before its
+        dropout, padding included (zeros past a row's length up to the batch's longest, as the
+        original's ``pad_packed_sequence`` output).
 
         ``split_steps``: run the LSTM with :func:`agents.packed_lstm.packed_bilstm` and pad with
         :func:`agents.packed_lstm.pad_packed` (the same numbers as ``nn.LSTM`` and
@@ -84,7 +97,7 @@ class InstructionEncoder(nn.Module):
         # ``EncoderLSTM``: ``torch.cat((enc_h_t[-1], enc_h_t[-2]), 1)``, and likewise the cells).
         h_cat = torch.cat([h[1], h[0]], dim=1)
         c_cat = torch.cat([c[1], c[0]], dim=1)
-        h0 = torch.tanh(self.bridge(h_cat))
+        h0 = torch.tanh(self.bridge(ctx.max(dim=1).values if self.sub_out == "max" else h_cat))
         mask = torch.arange(ctx.shape[1], device=ctx.device)[None, :] >= lengths_cpu.to(ctx.device)[:, None]
         ctx = dropout(ctx, self.drop)
         return (ctx.contiguous() if contiguous else ctx), mask, (h0, c_cat)

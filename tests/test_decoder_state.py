@@ -123,6 +123,31 @@ def test_the_decoder_starts_from_the_encoders_final_states_backward_first(traine
             torch.testing.assert_close(c0, torch.cat((enc_c_t[-1], enc_c_t[-2]), 1), rtol=0, atol=1e-6)
 
 
+def test_sub_out_max_starts_the_decoder_from_the_max_over_the_padded_context(trainer):
+    """EnvDrop ``--subout max``: ``ctx, _ = pad_packed_sequence(enc_h)``; ``decoder_init =
+    tanh(encoder2decoder(ctx.max(1)[0]))`` (the zeros of a shorter row's padding included); ``c_t``
+    stays the final cells."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from agents.follower import FollowerConfig, InstructionEncoder
+
+    enc = InstructionEncoder(FollowerConfig(**{**trainer.follower.cfg.to_dict(), "sub_out": "max"})).eval()
+    gen = torch.Generator().manual_seed(4)
+    lengths = torch.tensor([6, 2, 4])
+    tokens = torch.randint(1, enc.embedding.num_embeddings, (3, 6), generator=gen)
+    tokens[torch.arange(6)[None, :] >= lengths[:, None]] = 0
+    with torch.no_grad():
+        for split in (True, False):
+            _, _, (h0, c0) = enc(tokens, lengths, split_steps=split)
+            packed = pack_padded_sequence(enc.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
+            enc_h, (_, enc_c_t) = enc.lstm(packed)
+            ctx, _ = pad_packed_sequence(enc_h, batch_first=True)
+            torch.testing.assert_close(h0, torch.tanh(enc.bridge(ctx.max(1)[0])), rtol=0, atol=1e-6)
+            torch.testing.assert_close(c0, torch.cat((enc_c_t[-1], enc_c_t[-2]), 1), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="sub_out must be one of"):
+        InstructionEncoder(FollowerConfig(**{**trainer.follower.cfg.to_dict(), "sub_out": "mean"}))
+
+
 @pytest.mark.parametrize("written", [None, "h_tilde"], ids=["before-h_tilde", "forward-first-init"])
 def test_a_follower_trained_with_an_earlier_decoder_is_refused(trainer, tmp_path, written):
     from agents.checkpoint import load_checkpoint, save_checkpoint
@@ -141,3 +166,13 @@ def test_a_follower_trained_with_an_earlier_decoder_is_refused(trainer, tmp_path
         with pytest.raises(ValueError, match=rf"old\.pt: field 'decoder_state' is {written!r}, expected "
                                              r"'h_tilde/bwd_fwd'.*train it again"):
             load(old)
+
+
+def test_a_follower_is_not_warm_started_under_another_sub_out(trainer, tmp_path):
+    path = tmp_path / "latest.pt"
+    trainer.save(path)  # sub_out "tanh", the default
+    cfg = TrainConfig(**{**trainer.cfg.to_dict(), "out": str(tmp_path / "next"), "follower": str(path),
+                         "sub_out": "max"})
+    with pytest.raises(ValueError, match=r"latest\.pt: field 'follower_config.sub_out' is 'tanh', this run has "
+                                         r"--sub-out max"):
+        Trainer(cfg).start_from_follower()
