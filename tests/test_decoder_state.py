@@ -103,12 +103,17 @@ def test_a2c_bootstraps_a_cut_episode_from_the_state_it_reached(trainer, speedup
     torch.testing.assert_close(got.loss_rl, want_rl, rtol=1e-5, atol=1e-6)
 
 
-def test_the_decoder_starts_from_the_encoders_final_states_backward_first(trainer):
-    """R2R-EnvDrop ``EncoderLSTM``: ``h_t = cat(enc_h_t[-1], enc_h_t[-2])`` (backward, forward),
-    ``decoder_init = tanh(encoder2decoder(h_t))``, ``c_t`` likewise; ``c_t`` is the decoder's first cell."""
-    from torch.nn.utils.rnn import pack_padded_sequence
+@pytest.mark.parametrize("sub_out", ["tanh", "max"])
+def test_the_decoder_starts_from_the_encoders_states_as_envdrop(trainer, sub_out):
+    """R2R-EnvDrop ``EncoderLSTM``: ``c_t = cat(enc_c_t[-1], enc_c_t[-2])`` (backward, forward) is the
+    decoder's first cell; ``decoder_init = tanh(encoder2decoder(x))`` with ``x = cat(enc_h_t[-1],
+    enc_h_t[-2])`` (``--subout tanh``) or ``x = ctx.max(1)[0]`` over ``pad_packed_sequence``'s output,
+    the zeros of a shorter row's padding included (``--subout max``)."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    enc = trainer.follower.encoder
+    from agents.follower import FollowerConfig, InstructionEncoder
+
+    enc = InstructionEncoder(FollowerConfig(**{**trainer.follower.cfg.to_dict(), "sub_out": sub_out})).eval()
     gen = torch.Generator().manual_seed(3)
     lengths = torch.tensor([7, 3, 5])
     tokens = torch.randint(1, enc.embedding.num_embeddings, (3, 7), generator=gen)
@@ -117,33 +122,16 @@ def test_the_decoder_starts_from_the_encoders_final_states_backward_first(traine
         for split in (True, False):
             _, _, (h0, c0) = enc(tokens, lengths, split_steps=split)
             packed = pack_padded_sequence(enc.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
-            _, (enc_h_t, enc_c_t) = enc.lstm(packed)
-            want_h = torch.tanh(enc.bridge(torch.cat((enc_h_t[-1], enc_h_t[-2]), 1)))
-            torch.testing.assert_close(h0, want_h, rtol=0, atol=1e-6)
+            enc_h, (enc_h_t, enc_c_t) = enc.lstm(packed)
+            ctx, _ = pad_packed_sequence(enc_h, batch_first=True)
+            x = ctx.max(1)[0] if sub_out == "max" else torch.cat((enc_h_t[-1], enc_h_t[-2]), 1)
+            torch.testing.assert_close(h0, torch.tanh(enc.bridge(x)), rtol=0, atol=1e-6)
             torch.testing.assert_close(c0, torch.cat((enc_c_t[-1], enc_c_t[-2]), 1), rtol=0, atol=1e-6)
 
 
-def test_sub_out_max_starts_the_decoder_from_the_max_over_the_padded_context(trainer):
-    """EnvDrop ``--subout max``: ``ctx, _ = pad_packed_sequence(enc_h)``; ``decoder_init =
-    tanh(encoder2decoder(ctx.max(1)[0]))`` (the zeros of a shorter row's padding included); ``c_t``
-    stays the final cells."""
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
+def test_sub_out_is_checked(trainer):
     from agents.follower import FollowerConfig, InstructionEncoder
 
-    enc = InstructionEncoder(FollowerConfig(**{**trainer.follower.cfg.to_dict(), "sub_out": "max"})).eval()
-    gen = torch.Generator().manual_seed(4)
-    lengths = torch.tensor([6, 2, 4])
-    tokens = torch.randint(1, enc.embedding.num_embeddings, (3, 6), generator=gen)
-    tokens[torch.arange(6)[None, :] >= lengths[:, None]] = 0
-    with torch.no_grad():
-        for split in (True, False):
-            _, _, (h0, c0) = enc(tokens, lengths, split_steps=split)
-            packed = pack_padded_sequence(enc.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
-            enc_h, (_, enc_c_t) = enc.lstm(packed)
-            ctx, _ = pad_packed_sequence(enc_h, batch_first=True)
-            torch.testing.assert_close(h0, torch.tanh(enc.bridge(ctx.max(1)[0])), rtol=0, atol=1e-6)
-            torch.testing.assert_close(c0, torch.cat((enc_c_t[-1], enc_c_t[-2]), 1), rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="sub_out must be one of"):
         InstructionEncoder(FollowerConfig(**{**trainer.follower.cfg.to_dict(), "sub_out": "mean"}))
 
