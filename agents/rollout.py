@@ -128,9 +128,7 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
     t = 0
     for t in range(1, max_steps + 1):
         if active_rows and ended[live].any():  # drop the rows of the episodes that ended
-            keep = np.flatnonzero(~ended[live])
-            h, h_tilde, c, ctx, ctx_mask = take_rows(keep, h, h_tilde, c, ctx, ctx_mask)
-            live = live[keep]
+            live, (h, h_tilde, c, ctx, ctx_mask) = running_rows(live, ended, h, h_tilde, c, ctx, ctx_mask)
             if grads is not None:
                 grads.rows = torch.as_tensor(live, device=dev)
         rows = Rows.of(np.flatnonzero(~ended[live]), len(live), dev)  # the held rows still running
@@ -180,10 +178,15 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
     return RolloutResult(loss_il / B, loss_rl, t, ended.copy(), stats, row_steps, episode_losses)
 
 
-def take_rows(keep: np.ndarray, *tensors: torch.Tensor) -> list[torch.Tensor]:
-    """The rows ``keep`` (n,) of each tensor (leading batch dimension)."""
+def running_rows(live: np.ndarray, ended: np.ndarray, *tensors: torch.Tensor) -> tuple[np.ndarray, list[torch.Tensor]]:
+    """Keep the held rows whose episodes still run.
+
+    ``live`` (n,): the batch rows the tensors hold (leading dimension n); ``ended`` (B,): the
+    batch's ended flags. Returns (the batch rows kept (m,), each tensor's m rows).
+    """
+    keep = np.flatnonzero(~ended[live])
     k = torch.as_tensor(keep, device=tensors[0].device)
-    return [x[k] for x in tensors]
+    return live[keep], [x[k] for x in tensors]
 
 
 @torch.no_grad()
@@ -201,9 +204,7 @@ def bootstrap_state(model: Follower, bank: FeatureBank, obs: dict, env_mask, h_t
     Returns: (last_h (m, H), the batch rows it holds (m,)).
     """
     if active_rows:
-        keep = np.flatnonzero(~ended[live])
-        h_tilde, c, ctx, ctx_mask = take_rows(keep, h_tilde, c, ctx, ctx_mask)
-        live = live[keep]
+        live, (h_tilde, c, ctx, ctx_mask) = running_rows(live, ended, h_tilde, c, ctx, ctx_mask)
     rows = Rows.of(np.flatnonzero(~ended[live]), len(live), h_tilde.device)
     inp = bank.step_inputs(obs, env_mask, None if len(live) == len(ended) else live)
     last_h, _, _, _ = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,

@@ -58,6 +58,11 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / run_name(cfg.mode, feats, cfg.seed)
 
 
+def rl_parts(result) -> dict:
+    """``{"loss_rl": ..., <RL statistic>: tensor}`` of an A2C :class:`agents.rollout.RolloutResult`."""
+    return {"loss_rl": result.loss_rl, **{k: torch.tensor(v) for k, v in result.stats.items()}}
+
+
 class Trainer:
     """Builds everything a run needs from a :class:`TrainConfig` and trains it.
 
@@ -168,8 +173,7 @@ class Trainer:
                         gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, **vars(self.speedups))
             out = {"loss_ml": r.loss_il * ml_weight, "loss_rl": torch.zeros((), device=self.device)}
             if rl_on:
-                out["loss_rl"] = r.loss_rl
-                out.update({k: torch.tensor(v) for k, v in r.stats.items()})
+                out.update(rl_parts(r))
             self.last_rollouts = {"il": r, "rl": r if rl_on else None}
             return out
         out = self.il_step(nav, il_episodes, ml_weight, env_mask, bank)
@@ -201,7 +205,7 @@ class Trainer:
         rl = rollout(self.follower, bank, nav, "sample", rl=True, env_mask=env_mask,
                      gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, **vars(self.speedups))
         self.last_rollouts["rl"] = rl
-        return {"loss_rl": rl.loss_rl, **{k: torch.tensor(v) for k, v in rl.stats.items()}}
+        return rl_parts(rl)
 
     def real_env_mask(self, batch_size: int):
         """(B, D) environmental-dropout mask for a batch of real episodes (``follower_env_dropout``), or None."""
