@@ -22,6 +22,9 @@ class InvalidSettingError(VLNError, ValueError):
 
 #: Settings only some modes read: field -> those modes. Typing one for another mode is refused
 #: (:meth:`TrainConfig.check_given`) rather than silently ignored; its default never is.
+#: --angle-harmonics' upper bound: the 2K + 2 channels [sin kh, cos kh ..., sin e, cos e] fit in the 128
+MAX_ANGLE_HARMONICS = 63
+
 MODE_ONLY = {
     "speaker_iters": ("bt",), "aug_paths": ("bt",), "aug_min_edges": ("bt",), "aug_max_edges": ("bt",),
     "env_dropout": ("bt",),
@@ -57,6 +60,7 @@ class TrainConfig:
     dropout: float = field(default=0.5, metadata={"help": "dropout of the follower"})
     feature_dropout: float = field(default=0.3, metadata={"help": "follower feature dropout (visual channels only)"})
     sub_out: str = field(default="tanh", metadata={"help": "the follower decoder's first state: tanh of the bridged final encoder states, or of the bridged element-wise max of the encoder's outputs (EnvDrop's --subout; the EnvDrop and CLIP-ViL run scripts pass max)", "choices": ("tanh", "max")})
+    angle_harmonics: int = field(default=1, metadata={"help": "heading harmonics K in the angle channels the follower's decoder and a new speaker's encoder read (views, candidates, actions): [sin kh, cos kh for k = 1..K, sin e, cos e] tiled to 128, so a candidate's score can prefer a band of headings (1: EnvDrop's [sin h, cos h, sin e, cos e] * 32; the feature store is unchanged; a loaded speaker keeps its own)"})
     speaker_dropout: float = field(default=0.6, metadata={"help": "dropout of the speaker"})
     env_dropout: float = field(default=0.4, metadata={"help": "environmental dropout rate during back-translation"})
     speaker_feature_dropout: float = field(default=0.3, metadata={"help": "speaker feature dropout when training, element-wise on the visual channels of views and actions (EnvDrop's drop3 at featdropout 0.3)"})
@@ -109,6 +113,9 @@ class TrainConfig:
         """Raise :class:`InvalidSettingError` naming the flag when a setting is out of its range."""
         if not 0.0 <= self.ema_decay < 1.0:
             raise InvalidSettingError(f"--ema-decay must be in [0, 1) (0: off), got {self.ema_decay}")
+        if not 1 <= self.angle_harmonics <= MAX_ANGLE_HARMONICS:
+            raise InvalidSettingError(f"--angle-harmonics must be 1..{MAX_ANGLE_HARMONICS} (1: EnvDrop's encoding), "
+                                      f"got {self.angle_harmonics}")
         if self.aug_data and self.mode != "follower":
             raise InvalidSettingError(f"--aug-data trains the follower on a file of augmented paths: it needs --mode "
                                       f"follower, got --mode {self.mode} (back-translation writes its own)")

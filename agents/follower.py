@@ -14,6 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from envs.angles import ANGLE_FEATURE_SIZE
 
+from .angle_encoding import check_harmonics, harmonic_angles
 from .attention import SoftDotAttention
 from .packed_lstm import lstm_gates, packed_bilstm, pad_packed
 from .rows import Rows, drop_visual, dropout
@@ -50,6 +51,9 @@ class FollowerConfig(ArchitectureConfig):
     #: ``--subout`` default) or from the element-wise maximum of its outputs over the padded
     #: batch (``"max"``, what EnvDrop's and CLIP-ViL's run scripts pass)
     sub_out: str = "tanh"
+    #: heading harmonics in the angle channels of the views and candidates the decoder sees
+    #: (:mod:`agents.angle_encoding`; 1: EnvDrop's ``[sin h, cos h, sin e, cos e]`` * 32)
+    angle_harmonics: int = 1
 
 
 SUB_OUTS = ("tanh", "max")
@@ -108,6 +112,7 @@ class AttnDecoder(nn.Module):
 
     def __init__(self, cfg: FollowerConfig):
         super().__init__()
+        check_harmonics(cfg.angle_harmonics)
         self.cfg = cfg
         self.action_embedding = nn.Sequential(nn.Linear(ANGLE_FEATURE_SIZE, cfg.action_embedding), nn.Tanh())
         self.drop = nn.Dropout(cfg.dropout)
@@ -139,8 +144,14 @@ class AttnDecoder(nn.Module):
         ``grads``: form the weight and context gradients once per rollout (:class:`StepGrads`,
         made over :meth:`step_linears` and the encoder's context; ``ctx`` is then detached).
 
+        ``views`` and ``candidates`` carry EnvDrop's angle channels; with ``angle_harmonics`` > 1
+        the decoder re-encodes them first (:func:`agents.angle_encoding.harmonic_angles`).
+
         Returns (h1, c1, logits (B, K+1) with -inf on padding, h_tilde).
         """
+        if self.cfg.angle_harmonics != 1:
+            views = harmonic_angles(views, self.cfg.feature_dim, self.cfg.angle_harmonics)
+            candidates = harmonic_angles(candidates, self.cfg.feature_dim, self.cfg.angle_harmonics)
         if grads is not None:
             return self._deferred_step(action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows, grads)
         dim = self.cfg.feature_dim

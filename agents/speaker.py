@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .angle_encoding import check_harmonics, harmonic_angles
 from .attention import SoftDotAttention
 from .follower import ArchitectureConfig, drop_visual
 
@@ -39,6 +40,9 @@ class SpeakerConfig(ArchitectureConfig):
     feature_dropout: float = 0.3
     unk_idx: int = 1  #: never generated
     bidirectional: bool = True  #: the encoder's LSTMs (False: one direction of ``hidden`` units, before 2026-12-03)
+    #: heading harmonics in the angle channels of the views and actions the encoder reads
+    #: (:mod:`agents.angle_encoding`; 1: EnvDrop's, as every speaker saved before the field)
+    angle_harmonics: int = 1
 
 
 def length_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
@@ -51,6 +55,7 @@ class SpeakerEncoder(nn.Module):
 
     def __init__(self, cfg: SpeakerConfig):
         super().__init__()
+        check_harmonics(cfg.angle_harmonics)
         self.cfg = cfg
         each_way = cfg.hidden // 2 if cfg.bidirectional else cfg.hidden
         self.lstm = nn.LSTM(cfg.feature_size, each_way, batch_first=True, bidirectional=cfg.bidirectional)
@@ -63,10 +68,13 @@ class SpeakerEncoder(nn.Module):
         """views (B, T, 36, F), actions (B, T, F), lengths (B,) -> ctx (B, T, hidden).
 
         Positions ``t >= lengths[b]`` are padding: the LSTMs run over them as the original's (the
-        decoder masks them); ``lengths`` is not used here.
+        decoder masks them); ``lengths`` is not used here. With ``angle_harmonics`` > 1 the angle
+        channels are re-encoded first (:func:`agents.angle_encoding.harmonic_angles`).
         """
         B, T = actions.shape[:2]
         dim = self.cfg.feature_dim
+        views = harmonic_angles(views, dim, self.cfg.angle_harmonics)
+        actions = harmonic_angles(actions, dim, self.cfg.angle_harmonics)
         ctx, _ = self.lstm(drop_visual(actions, self.feat_drop, dim))
         ctx = self.drop(ctx)  # the original drops the first LSTM's states before they query the views
         views = drop_visual(views, self.feat_drop, dim)

@@ -33,7 +33,8 @@ def build_speaker(cfg, tokenizer, feature_dim: int, device) -> Speaker:
     scfg = SpeakerConfig(vocab_size=int(tokenizer.vocab_size), feature_dim=feature_dim,
                          padding_idx=int(tokenizer.pad_id), bos_idx=int(tokenizer.bos_id), eos_idx=int(tokenizer.eos_id),
                          unk_idx=int(tokenizer.unk_id), word_embedding=cfg.word_embedding, hidden=cfg.hidden,
-                         dropout=cfg.speaker_dropout, feature_dropout=cfg.speaker_feature_dropout)
+                         dropout=cfg.speaker_dropout, feature_dropout=cfg.speaker_feature_dropout,
+                         angle_harmonics=cfg.angle_harmonics)
     return Speaker(scfg).to(device)
 
 

@@ -107,7 +107,8 @@ class Trainer:
         self.follower = Follower(FollowerConfig(
             vocab_size=self.train_world.vocab_size, feature_dim=self.bank.dim, padding_idx=int(self.tokenizer.pad_id),
             word_embedding=cfg.word_embedding, hidden=cfg.hidden, action_embedding=cfg.action_embedding,
-            dropout=cfg.dropout, feature_dropout=cfg.feature_dropout, sub_out=cfg.sub_out)).to(self.device)
+            dropout=cfg.dropout, feature_dropout=cfg.feature_dropout, sub_out=cfg.sub_out,
+            angle_harmonics=cfg.angle_harmonics)).to(self.device)
         self.optimizer = torch.optim.RMSprop(self.follower.parameters(), lr=cfg.lr)
         # Polyak averaging: the average is what is validated, saved as "follower" and exported.
         self.ema = (AveragedModel(self.follower, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
@@ -267,10 +268,12 @@ class Trainer:
         tensors, meta = load_checkpoint(cfg.follower, map_location=self.device)
         require_trained_follower(cfg.follower, tensors, meta)
         check_checkpoint_store(self.store, meta, cfg.follower, cfg.allow_random_features)
-        sub_out = meta["follower_config"].get("sub_out", "tanh")  # followers saved before the field: "tanh"
-        if sub_out != cfg.sub_out:
-            raise ValueError(f"checkpoint {cfg.follower}: field 'follower_config.sub_out' is {sub_out!r}, this run has "
-                             f"--sub-out {cfg.sub_out}: pass --sub-out {sub_out} to start from it")
+        for name, before in (("sub_out", "tanh"), ("angle_harmonics", 1)):  # followers saved before the field: its default
+            saved, wanted = meta["follower_config"].get(name, before), getattr(cfg, name)
+            if saved != wanted:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"checkpoint {cfg.follower}: field 'follower_config.{name}' is {saved!r}, this run has "
+                                 f"{flag} {wanted}: pass {flag} {saved} to start from it")
         self.follower.load_state_dict(tensors["follower"])
         if cfg.load_optim:
             if "optimizer" not in tensors:
