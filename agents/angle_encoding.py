@@ -4,8 +4,8 @@ EnvDrop's 128 angle channels of a view or candidate feature are ``[sin h, cos h,
 repeated 32 times (h: heading relative to the agent, e: elevation; :func:`envs.angles.angle_features`).
 The follower scores a candidate with a dot product between its feature and a vector made from its
 state, so the angle part of the score is ``a sin h + b cos h + ...``: one smooth bump over the
-heading. It cannot prefer a band of headings ("turn right": 60 to 140 degrees) over the headings
-just outside it. With ``K`` harmonics the channels become ``[sin h, cos h, sin 2h, cos 2h, ...,
+heading. It cannot score a band of headings ("turn right": 60 to 140 degrees) alike and the headings
+just outside it clearly lower. With ``K`` harmonics the channels become ``[sin h, cos h, sin 2h, cos 2h, ...,
 sin Kh, cos Kh, sin e, cos e]`` (Fourier features of the heading), repeated ``128 // (2K + 2)``
 times and zero-padded to 128, so the score can be any K-term trigonometric polynomial of the
 heading. ``K = 1`` is EnvDrop's encoding, unchanged.

@@ -149,9 +149,8 @@ class AttnDecoder(nn.Module):
 
         Returns (h1, c1, logits (B, K+1) with -inf on padding, h_tilde).
         """
-        if self.cfg.angle_harmonics != 1:
-            views = harmonic_angles(views, self.cfg.feature_dim, self.cfg.angle_harmonics)
-            candidates = harmonic_angles(candidates, self.cfg.feature_dim, self.cfg.angle_harmonics)
+        views = harmonic_angles(views, self.cfg.feature_dim, self.cfg.angle_harmonics)
+        candidates = harmonic_angles(candidates, self.cfg.feature_dim, self.cfg.angle_harmonics)
         if grads is not None:
             return self._deferred_step(action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows, grads)
         dim = self.cfg.feature_dim
