@@ -20,11 +20,11 @@ class InvalidSettingError(VLNError, ValueError):
     """A training setting outside its range (the message names the flag)."""
 
 
-#: Settings only some modes read: field -> those modes. Typing one for another mode is refused
-#: (:meth:`TrainConfig.check_given`) rather than silently ignored; its default never is.
 #: --angle-harmonics' upper bound: the 2K + 2 channels [sin kh, cos kh ..., sin e, cos e] fit in the 128
 MAX_ANGLE_HARMONICS = 63
 
+#: Settings only some modes read: field -> those modes. Typing one for another mode is refused
+#: (:meth:`TrainConfig.check_given`) rather than silently ignored; its default never is.
 MODE_ONLY = {
     "speaker_iters": ("bt",), "aug_paths": ("bt",), "aug_min_edges": ("bt",), "aug_max_edges": ("bt",),
     "env_dropout": ("bt",),

@@ -11,6 +11,7 @@ may change on resume (``--iters``, the device, logging).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -268,8 +269,9 @@ class Trainer:
         tensors, meta = load_checkpoint(cfg.follower, map_location=self.device)
         require_trained_follower(cfg.follower, tensors, meta)
         check_checkpoint_store(self.store, meta, cfg.follower, cfg.allow_random_features)
-        for name, before in (("sub_out", "tanh"), ("angle_harmonics", 1)):  # followers saved before the field: its default
-            saved, wanted = meta["follower_config"].get(name, before), getattr(cfg, name)
+        defaults = {f.name: f.default for f in dataclasses.fields(FollowerConfig)}
+        for name in ("sub_out", "angle_harmonics"):  # followers saved before the field: its default
+            saved, wanted = meta["follower_config"].get(name, defaults[name]), getattr(cfg, name)
             if saved != wanted:
                 flag = "--" + name.replace("_", "-")
                 raise ValueError(f"checkpoint {cfg.follower}: field 'follower_config.{name}' is {saved!r}, this run has "
