@@ -90,7 +90,6 @@ def test_the_decoder_sees_the_harmonics(trainer):
     """The same weights score candidates differently with one harmonic and with four."""
     assert trainer.follower.cfg.angle_harmonics == 4
     plain = Follower(FollowerConfig(**{**trainer.follower.cfg.to_dict(), "angle_harmonics": 1}))
-    plain.load_state_dict(trainer.follower.state_dict())
     world = trainer.val_worlds["val_unseen"]
     torch.manual_seed(0)
     with torch.no_grad():
