@@ -60,5 +60,5 @@ class AugmentedDataTask:
     def state(self) -> tuple[dict, dict]:
         return {}, {"aug_sampler": self.aug_sampler.state_dict()}
 
-    def load(self, tensors: dict, meta: dict) -> None:
+    def load(self, tensors: dict, meta: dict, path) -> None:
         self.aug_sampler.load_state_dict(meta["aug_sampler"])

@@ -179,7 +179,7 @@ class BackTranslationTask:
         meta["aug_sampler"] = self.aug_sampler.state_dict()
         return tensors, meta
 
-    def load(self, tensors: dict, meta: dict) -> None:
-        self.speaker_task.load(tensors, meta)
+    def load(self, tensors: dict, meta: dict, path) -> None:
+        self.speaker_task.load(tensors, meta, path)
         self.aug_sampler.load_state_dict(meta["aug_sampler"])
         self.speaker_ready = True

@@ -162,6 +162,12 @@ class SpeakerTask:
         return ({"speaker": self.speaker.state_dict(), "speaker_optimizer": self.optimizer.state_dict()},
                 {"speaker_config": self.speaker.cfg.to_dict()})
 
-    def load(self, tensors: dict, meta: dict) -> None:
+    def load(self, tensors: dict, meta: dict, path) -> None:
+        """Restore the speaker and its optimiser from checkpoint ``path``'s ``tensors`` and task ``meta``."""
+        saved = meta.get("speaker_config", {}).get("bidirectional", False)  # absent: written before 2026-12-03
+        if saved != self.speaker.cfg.bidirectional:
+            raise ValueError(f"checkpoint {path}: field 'speaker_config.bidirectional' is {saved}, expected "
+                             f"{self.speaker.cfg.bidirectional}: its speaker was trained before the speaker's encoder "
+                             "became bidirectional as EnvDrop's; train it again in a new run folder")
         self.speaker.load_state_dict(tensors["speaker"])
         self.optimizer.load_state_dict(tensors["speaker_optimizer"])

@@ -366,7 +366,7 @@ class Trainer:
         self.iteration, self.history, self.best = meta["iteration"], meta["history"], meta["best"]
         self.baseline = meta.get("baseline", {})
         if self.task is not None:
-            self.task.load(tensors, meta.get("task", {}))
+            self.task.load(tensors, meta.get("task", {}), path)
         restore_rng_state(tensors["rng"], self.device)
         logger.info("resumed %s at iteration %d", path, self.iteration)
 

@@ -433,3 +433,20 @@ def test_a_speaker_with_a_one_directional_encoder_still_speaks_but_is_refused_fo
     assert [r.path for r in spoken] == [r.path for r in records]
     with pytest.raises(ValueError, match=r"old\.pt: field 'speaker_config.bidirectional' is False, expected True"):
         Trainer(make_cfg(root, tmp_path / "bt", mode="bt", iters=0, speaker=str(old), aug_paths=20))
+
+
+def test_resuming_a_run_whose_speaker_is_one_directional_names_the_checkpoint_and_the_field(root, tmp_path):
+    """A ``--mode speaker`` run folder written before the encoder became bidirectional: resuming it
+    says which checkpoint and field, instead of the state dict's size mismatch."""
+    from agents.checkpoint import save_checkpoint
+
+    out = tmp_path / "spk"
+    Trainer(make_cfg(root, out, mode="speaker", iters=1, eval_every=1, eval_splits="val_unseen")).train()
+    tensors, meta = load_checkpoint(out / "latest.pt")
+    old_cfg = dict(meta["task"]["speaker_config"])
+    del old_cfg["bidirectional"]
+    tensors["speaker"] = Speaker(SpeakerConfig(**old_cfg, bidirectional=False)).state_dict()
+    meta["task"]["speaker_config"] = old_cfg
+    save_checkpoint(out / "latest.pt", tensors, meta)
+    with pytest.raises(ValueError, match=r"spk/latest\.pt: field 'speaker_config.bidirectional' is False, expected True"):
+        Trainer(make_cfg(root, out, mode="speaker", iters=2, eval_every=1, eval_splits="val_unseen"))
