@@ -31,6 +31,7 @@ MODE_ONLY = {
     "speaker_lr": ("speaker", "bt"), "speaker_dropout": ("speaker", "bt"), "speaker_env_dropout": ("speaker", "bt"),
     "speaker_feature_dropout": ("speaker", "bt"),
     "max_decode_length": ("speaker", "bt"),
+    "weight_decay": ("follower", "bt"),
 }
 
 
@@ -46,6 +47,7 @@ class TrainConfig:
     batch_size: int = field(default=64, metadata={"help": "episodes per batch"})
     lr: float = field(default=1e-4, metadata={"help": "follower learning rate (RMSprop)"})
     lr_schedule: str = field(default="constant", metadata={"help": "follower learning-rate schedule over --iters: 'constant' (EnvDrop) or 'cosine' (from --lr down to 0 at --iters; a resumed run that changes --iters follows the new horizon)", "choices": ("constant", "cosine")})
+    weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay of the follower (RMSprop's weight_decay: wd * weight added to every clipped gradient; 0: off, as EnvDrop)"})
     speaker_lr: float = field(default=1e-4, metadata={"help": "speaker learning rate (Adam)"})
     ml_weight: float | None = field(default=None, metadata={"help": "IL weight (default 0.2 R2R, 0.4 RxR)"})
     aug_ml_weight: float = field(default=0.6, metadata={"help": "IL weight on augmented batches (bt, --aug-data)"})
@@ -77,7 +79,7 @@ class TrainConfig:
     speaker: str | None = field(default=None, metadata={"help": "bt: speaker checkpoint (default: train one first for --speaker-iters)"})
     speaker_iters: int = field(default=2000, metadata={"help": "bt without --speaker: iterations of the speaker trained first"})
     follower: str | None = field(default=None, metadata={"help": "follower and bt: follower checkpoint to start from (EnvDrop --load; default: a new follower)"})
-    load_optim: bool = field(default=False, metadata={"help": "also restore the RMSprop statistics of --follower (EnvDrop --loadOptim; the learning rate stays --lr)"})
+    load_optim: bool = field(default=False, metadata={"help": "also restore the RMSprop statistics of --follower (EnvDrop --loadOptim; the learning rate and weight decay stay --lr and --weight-decay)"})
     aug_data: str | None = field(default=None, metadata={"help": "follower: an R2R-format file of augmented paths with instructions (scripts/speak.py's output, or Speaker-Follower's augmentation data); optimiser steps alternate between a real batch (--ml-weight) and a batch of it (--aug-ml-weight), as EnvDrop's --aug (default: none, the training split alone)"})
     aug_paths: int = field(default=20000, metadata={"help": "bt: augmentation paths sampled on the training scans"})
     aug_min_edges: int = field(default=4, metadata={"help": "bt: fewest edges of an augmentation path's shortest path (EnvDrop 4)"})
@@ -111,6 +113,8 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise :class:`InvalidSettingError` naming the flag when a setting is out of its range."""
+        if not self.weight_decay >= 0.0:
+            raise InvalidSettingError(f"--weight-decay must be >= 0 (0: off), got {self.weight_decay}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise InvalidSettingError(f"--ema-decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if not 1 <= self.angle_harmonics <= MAX_ANGLE_HARMONICS:

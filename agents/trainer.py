@@ -110,7 +110,7 @@ class Trainer:
             word_embedding=cfg.word_embedding, hidden=cfg.hidden, action_embedding=cfg.action_embedding,
             dropout=cfg.dropout, feature_dropout=cfg.feature_dropout, sub_out=cfg.sub_out,
             angle_harmonics=cfg.angle_harmonics)).to(self.device)
-        self.optimizer = torch.optim.RMSprop(self.follower.parameters(), lr=cfg.lr)
+        self.optimizer = torch.optim.RMSprop(self.follower.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         # Polyak averaging: the average is what is validated, saved as "follower" and exported.
         self.ema = (AveragedModel(self.follower, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
                     if cfg.ema_decay > 0 and cfg.mode != "speaker" else None)
@@ -282,7 +282,7 @@ class Trainer:
                 raise ValueError(f"--follower {cfg.follower} holds no optimizer state for --load-optim")
             self.optimizer.load_state_dict(tensors["optimizer"])
             for group in self.optimizer.param_groups:
-                group["lr"] = cfg.lr
+                group["lr"], group["weight_decay"] = cfg.lr, cfg.weight_decay
         logger.info("follower starts from %s%s", cfg.follower, " with its optimizer state" if cfg.load_optim else "")
 
     def update_average(self) -> None:

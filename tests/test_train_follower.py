@@ -72,6 +72,27 @@ def test_cosine_schedule_sets_each_iterations_learning_rate(root, tmp_path):
     assert Trainer(make_cfg(root, tmp_path / "const", iters=4, lr=1e-3)).lr_at(3) == 1e-3
 
 
+def test_weight_decay_pulls_the_followers_weights_towards_zero_and_survives_resume(root, tmp_path):
+    """With the IL weight at 0 the loss has no gradient, so a step moves only the weights that
+    ``--weight-decay`` decays: every non-zero weight moves towards 0, and without it nothing moves."""
+    kw = dict(iters=1, eval_every=100, lr=1e-3, feedback="teacher", ml_weight=0.0, eval_splits="val_unseen")
+    for wd in (0.0, 0.01):
+        trainer = Trainer(make_cfg(root, tmp_path / f"wd{wd}", weight_decay=wd, **kw))
+        before = {k: v.clone() for k, v in trainer.follower.named_parameters()}
+        trainer.train()
+        for name, p in trainer.follower.named_parameters():
+            moved = p.detach() != before[name]
+            if wd == 0.0 or name.startswith("critic."):  # teacher forcing gives the critic no gradient: not stepped
+                assert not moved.any(), name
+            else:
+                nonzero = before[name] != 0
+                towards_zero = torch.sign(p.detach() - before[name]) == -torch.sign(before[name])
+                assert towards_zero[nonzero].all(), name
+    resumed = Trainer(make_cfg(root, tmp_path / "wd0.01", weight_decay=0.01, **{**kw, "iters": 2}))
+    assert resumed.iteration == 1
+    assert [g["weight_decay"] for g in resumed.optimizer.param_groups] == [0.01] * len(resumed.optimizer.param_groups)
+
+
 def test_checkpoint_refuses_arbitrary_pickles(tmp_path):
     from vln.errors import DataFormatError
 

@@ -196,13 +196,14 @@ def test_back_translation_warm_starts_the_follower_and_optionally_its_optimizer(
     source = tmp_path / "fol" / "latest.pt"
     saved, _ = load_checkpoint(source)
     for load_optim in (False, True):
-        t = Trainer(make_cfg(root, tmp_path / f"bt{load_optim}", iters=0, lr=5e-4, follower=str(source),
-                             load_optim=load_optim, **kw))
+        t = Trainer(make_cfg(root, tmp_path / f"bt{load_optim}", iters=0, lr=5e-4, weight_decay=1e-3,
+                             follower=str(source), load_optim=load_optim, **kw))
         t.train()
         for k, v in t.follower.state_dict().items():
             assert torch.equal(v, saved["follower"][k]), k
         state = t.optimizer.state_dict()
-        assert [g["lr"] for g in state["param_groups"]] == [5e-4] * len(state["param_groups"])
+        # the run's learning rate and weight decay, not the source run's (1e-3 and 0)
+        assert [(g["lr"], g["weight_decay"]) for g in state["param_groups"]] == [(5e-4, 1e-3)] * len(state["param_groups"])
         if not load_optim:
             assert not state["state"]  # fresh RMSprop statistics, as EnvDrop without --loadOptim
             continue
