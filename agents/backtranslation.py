@@ -30,7 +30,7 @@ from .checkpoint import save_checkpoint
 from .data import episodes_world
 from .envdrop import EnvDropout
 from .sampler import EpisodeSampler
-from .speaker_task import SpeakerTask, read_speaker
+from .speaker_task import SpeakerTask, read_speaker, require_same_encoder
 from .trajectory import teacher_trajectories
 
 logger = logging.getLogger(__name__)
@@ -70,11 +70,7 @@ class BackTranslationTask:
         self.speaker_ready = False
         if cfg.speaker:
             scfg, state, meta = read_speaker(cfg.speaker, trainer.device, trainer.tokenizer)
-            if scfg.bidirectional != self.speaker.cfg.bidirectional:
-                raise ValueError(f"checkpoint {cfg.speaker}: field 'speaker_config.bidirectional' is "
-                                 f"{scfg.bidirectional}, expected {self.speaker.cfg.bidirectional}: its speaker was "
-                                 "trained before the speaker's encoder became bidirectional as EnvDrop's "
-                                 "(2026-12-03); train it again")
+            require_same_encoder(scfg, self.speaker.cfg, cfg.speaker)
             check_checkpoint_store(trainer.store, meta, cfg.speaker, cfg.allow_random_features)
             self.speaker.load_state_dict(state)
             self.speaker_ready = True

@@ -53,8 +53,22 @@ def read_speaker(path, device, tokenizer=None) -> tuple[SpeakerConfig, dict, dic
     if tokenizer is not None and list(meta["vocab"]) != list(tokenizer.vocab):
         raise ValueError(f"checkpoint {path} was trained with another vocabulary ({len(meta['vocab'])} words, "
                          f"this run has {tokenizer.vocab_size}); use a speaker trained on the same training split")
+    return saved_speaker_config(task), tensors["speaker"], meta
+
+
+def saved_speaker_config(task_meta: dict) -> SpeakerConfig:
+    """The :class:`SpeakerConfig` a checkpoint's task metadata records."""
     # Speakers written before the encoder became bidirectional (2026-12-03) have no such field.
-    return SpeakerConfig(**{"bidirectional": False, **task["speaker_config"]}), tensors["speaker"], meta
+    return SpeakerConfig(**{"bidirectional": False, **task_meta["speaker_config"]})
+
+
+def require_same_encoder(saved: SpeakerConfig, wanted: SpeakerConfig, path) -> None:
+    """Raise ValueError naming checkpoint ``path`` and the field when its speaker's encoder is not
+    ``wanted``'s (a one-directional speaker, written before the encoder became bidirectional)."""
+    if saved.bidirectional != wanted.bidirectional:
+        raise ValueError(f"checkpoint {path}: field 'speaker_config.bidirectional' is {saved.bidirectional}, expected "
+                         f"{wanted.bidirectional}: its speaker was trained before the speaker's encoder became "
+                         "bidirectional as EnvDrop's (2026-12-03); train it again")
 
 
 def path_representatives(world) -> tuple[np.ndarray, dict]:
@@ -164,10 +178,6 @@ class SpeakerTask:
 
     def load(self, tensors: dict, meta: dict, path) -> None:
         """Restore the speaker and its optimiser from checkpoint ``path``'s ``tensors`` and task ``meta``."""
-        saved = meta.get("speaker_config", {}).get("bidirectional", False)  # absent: written before 2026-12-03
-        if saved != self.speaker.cfg.bidirectional:
-            raise ValueError(f"checkpoint {path}: field 'speaker_config.bidirectional' is {saved}, expected "
-                             f"{self.speaker.cfg.bidirectional}: its speaker was trained before the speaker's encoder "
-                             "became bidirectional as EnvDrop's; train it again in a new run folder")
+        require_same_encoder(saved_speaker_config(meta), self.speaker.cfg, path)
         self.speaker.load_state_dict(tensors["speaker"])
         self.optimizer.load_state_dict(tensors["speaker_optimizer"])

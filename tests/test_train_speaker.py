@@ -415,20 +415,27 @@ def test_back_translation_gives_the_augmented_il_and_a2c_rollouts_a_batch_each(r
     assert (parts["aug_loss_rl"] != 0) == (feedback == "sample") and parts["aug_loss_ml"] > 0
 
 
+def save_as_one_directional(source, dest) -> Path:
+    """Write ``source``'s speaker checkpoint to ``dest`` as one written before the encoder became
+    bidirectional: one-directional weights, no ``bidirectional`` field in its config."""
+    from agents.checkpoint import save_checkpoint
+
+    tensors, meta = load_checkpoint(source)
+    old_cfg = dict(meta["task"]["speaker_config"])
+    del old_cfg["bidirectional"]
+    tensors["speaker"] = Speaker(SpeakerConfig(**old_cfg, bidirectional=False)).state_dict()
+    meta["task"]["speaker_config"] = old_cfg
+    return save_checkpoint(dest, tensors, meta)
+
+
 def test_a_speaker_with_a_one_directional_encoder_still_speaks_but_is_refused_for_back_translation(root, tmp_path):
     """Speakers written before the encoder became bidirectional (their config has no such field)."""
-    from agents.checkpoint import save_checkpoint
     from agents.inference import speak_paths
     from vln.datasets import episodes_to_path_records
 
     t = Trainer(make_cfg(root, tmp_path / "spk", mode="speaker", iters=1, eval_every=1, eval_splits="val_unseen"))
     t.train()
-    tensors, meta = load_checkpoint(tmp_path / "spk" / "latest.pt")
-    old_cfg = dict(meta["task"]["speaker_config"])
-    del old_cfg["bidirectional"]
-    tensors["speaker"] = Speaker(SpeakerConfig(**old_cfg, bidirectional=False)).state_dict()
-    meta["task"]["speaker_config"] = old_cfg
-    old = save_checkpoint(tmp_path / "old.pt", tensors, meta)
+    old = save_as_one_directional(tmp_path / "spk" / "latest.pt", tmp_path / "old.pt")
     records = episodes_to_path_records(t.train_world.episodes[:2])
     spoken = speak_paths(old, records, root, "r2r", allow_random_features=True)
     assert [r.path for r in spoken] == [r.path for r in records]
@@ -439,15 +446,8 @@ def test_a_speaker_with_a_one_directional_encoder_still_speaks_but_is_refused_fo
 def test_resuming_a_run_whose_speaker_is_one_directional_names_the_checkpoint_and_the_field(root, tmp_path):
     """A ``--mode speaker`` run folder written before the encoder became bidirectional: resuming it
     says which checkpoint and field, instead of the state dict's size mismatch."""
-    from agents.checkpoint import save_checkpoint
-
     out = tmp_path / "spk"
     Trainer(make_cfg(root, out, mode="speaker", iters=1, eval_every=1, eval_splits="val_unseen")).train()
-    tensors, meta = load_checkpoint(out / "latest.pt")
-    old_cfg = dict(meta["task"]["speaker_config"])
-    del old_cfg["bidirectional"]
-    tensors["speaker"] = Speaker(SpeakerConfig(**old_cfg, bidirectional=False)).state_dict()
-    meta["task"]["speaker_config"] = old_cfg
-    save_checkpoint(out / "latest.pt", tensors, meta)
+    save_as_one_directional(out / "latest.pt", out / "latest.pt")
     with pytest.raises(ValueError, match=r"spk/latest\.pt: field 'speaker_config.bidirectional' is False, expected True"):
         Trainer(make_cfg(root, out, mode="speaker", iters=2, eval_every=1, eval_splits="val_unseen"))
