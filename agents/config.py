@@ -31,7 +31,7 @@ MODE_ONLY = {
     "speaker_lr": ("speaker", "bt"), "speaker_dropout": ("speaker", "bt"), "speaker_env_dropout": ("speaker", "bt"),
     "speaker_feature_dropout": ("speaker", "bt"),
     "max_decode_length": ("speaker", "bt"),
-    "weight_decay": ("follower", "bt"),
+    "weight_decay": ("follower", "bt"), "label_smoothing": ("follower", "bt"),
 }
 
 
@@ -48,6 +48,7 @@ class TrainConfig:
     lr: float = field(default=1e-4, metadata={"help": "follower learning rate (RMSprop)"})
     lr_schedule: str = field(default="constant", metadata={"help": "follower learning-rate schedule over --iters: 'constant' (EnvDrop) or 'cosine' (from --lr down to 0 at --iters; a resumed run that changes --iters follows the new horizon)", "choices": ("constant", "cosine")})
     weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay of the follower (RMSprop's weight_decay: wd * weight added to every clipped gradient; 0: off, as EnvDrop)"})
+    label_smoothing: float = field(default=0.0, metadata={"help": "label smoothing s of the follower's IL loss over each step's candidates: (1 - s) * cross-entropy + s * the mean of -log p over the candidates (0: off, as EnvDrop)"})
     speaker_lr: float = field(default=1e-4, metadata={"help": "speaker learning rate (Adam)"})
     ml_weight: float | None = field(default=None, metadata={"help": "IL weight (default 0.2 R2R, 0.4 RxR)"})
     aug_ml_weight: float = field(default=0.6, metadata={"help": "IL weight on augmented batches (bt, --aug-data)"})
@@ -115,6 +116,8 @@ class TrainConfig:
         """Raise :class:`InvalidSettingError` naming the flag when a setting is out of its range."""
         if not self.weight_decay >= 0.0:
             raise InvalidSettingError(f"--weight-decay must be >= 0 (0: off), got {self.weight_decay}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise InvalidSettingError(f"--label-smoothing must be in [0, 1) (0: off), got {self.label_smoothing}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise InvalidSettingError(f"--ema-decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if not 1 <= self.angle_harmonics <= MAX_ANGLE_HARMONICS:

@@ -83,13 +83,15 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
             rl: bool = False, env_mask: torch.Tensor | None = None, max_steps: int | None = None,
             gamma: float = 0.9, entropy_coef: float = 0.01, generator: torch.Generator | None = None,
             active_rows: bool = True, split_encoder: bool = True, contiguous_context: bool = True,
-            step_grads: bool = True) -> RolloutResult:
+            step_grads: bool = True, label_smoothing: float = 0.0) -> RolloutResult:
     """Roll the B episodes that ``nav`` was reset to until all stop or ``max_steps`` actions.
 
     Args:
         feedback: ``"teacher"`` follows the shortest-path actions, ``"sample"`` samples from the
             policy, ``"argmax"`` is greedy decoding.
         il: accumulate the imitation loss (cross-entropy against the teacher action).
+        label_smoothing: the IL loss's label smoothing over each step's candidates
+            (:func:`imitation_loss`; 0: plain cross-entropy, as EnvDrop).
         rl: accumulate the A2C loss (needs ``feedback="sample"`` to be on-policy).
         env_mask: (B, D) environmental-dropout mask, or None.
         generator: torch generator for sampling (default: the global one).
@@ -139,10 +141,9 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
         teacher = nav.teacher_actions()
         if il:
             target = torch.as_tensor(np.where(ended, -100, teacher)[live], device=dev)
-            loss_il = loss_il + F.cross_entropy(logits, target, ignore_index=-100, reduction="sum")
-            with torch.no_grad():
-                ce = F.cross_entropy(logits, target, ignore_index=-100, reduction="none")
-                episode_il.index_add_(0, torch.as_tensor(live, device=dev), ce)
+            ce = imitation_loss(logits, target, label_smoothing)
+            loss_il = loss_il + ce.sum()
+            episode_il.index_add_(0, torch.as_tensor(live, device=dev), ce.detach())
         if feedback == "teacher":
             env_action = teacher.astype(np.int64)
         else:
@@ -176,6 +177,30 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
         loss_rl, stats, episode_losses["rl"] = a2c_loss(model, steps, rewards, last_h, last_live, ended, gamma,
                                                         entropy_coef)
     return RolloutResult(loss_il / B, loss_rl, t, ended.copy(), stats, row_steps, episode_losses)
+
+
+def imitation_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """Per-row imitation loss of one decoding step.
+
+    Args:
+        logits: (n, C) candidate scores, ``-inf`` where a slot holds no candidate.
+        target: (n,) int64 teacher action, -100 for rows whose episode has ended (loss 0).
+        smoothing: label smoothing s over the row's candidates only: ``(1 - s) * CE + s * mean
+            over the finite logits of -log p`` (the uniform target puts no mass on empty slots,
+            whose ``-inf`` logits would make torch's own ``label_smoothing`` infinite).
+
+    Returns:
+        (n,) the loss of each row (nats).
+    """
+    ce = F.cross_entropy(logits, target, ignore_index=-100, reduction="none")
+    if not smoothing:
+        return ce
+    keep = torch.nonzero(target != -100).squeeze(1)
+    rows = logits[keep]
+    valid = torch.isfinite(rows)
+    logp = torch.log_softmax(rows, dim=1).masked_fill(~valid, 0.0)
+    uniform = -logp.sum(dim=1) / valid.sum(dim=1)
+    return ((1.0 - smoothing) * ce).index_add(0, keep, smoothing * uniform)
 
 
 def running_rows(live: np.ndarray, ended: np.ndarray, *tensors: torch.Tensor) -> tuple[np.ndarray, list[torch.Tensor]]:

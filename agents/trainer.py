@@ -172,7 +172,8 @@ class Trainer:
         if cfg.il_feedback == "sample":
             nav.reset_envs(np.arange(len(il_episodes)), il_episodes)
             r = rollout(self.follower, bank, nav, "sample", il=True, rl=rl_on, env_mask=env_mask,
-                        gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, **vars(self.speedups))
+                        gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, label_smoothing=cfg.label_smoothing,
+                        **vars(self.speedups))
             out = {"loss_ml": r.loss_il * ml_weight, "loss_rl": torch.zeros((), device=self.device)}
             if rl_on:
                 out.update(rl_parts(r))
@@ -194,7 +195,8 @@ class Trainer:
         IL loss * ml_weight, "loss_rl": 0}``; the result is ``self.last_rollouts["il"]`` (``"rl"`` None)."""
         bank = self.bank if bank is None else bank
         nav.reset_envs(np.arange(len(episodes)), episodes)
-        il = rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask, **vars(self.speedups))
+        il = rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask,
+                     label_smoothing=self.cfg.label_smoothing, **vars(self.speedups))
         self.last_rollouts = {"il": il, "rl": None}
         return {"loss_ml": il.loss_il * ml_weight, "loss_rl": torch.zeros((), device=self.device)}
 

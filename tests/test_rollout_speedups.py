@@ -73,6 +73,19 @@ def test_all_speedups_together_give_the_same_iteration(trainer):
     assert_same(one_iteration(trainer, Speedups(), snap), one_iteration(trainer, Speedups.none(), snap))
 
 
+def test_label_smoothing_gives_the_same_iteration_with_and_without_the_speedups(trainer):
+    torch.manual_seed(14)
+    snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
+    plain = one_iteration(trainer, Speedups(), snap)
+    trainer.cfg.label_smoothing = 0.2
+    try:
+        fast, slow = one_iteration(trainer, Speedups(), snap), one_iteration(trainer, Speedups.none(), snap)
+    finally:
+        trainer.cfg.label_smoothing = 0.0
+    assert_same(fast, slow)
+    assert fast["losses"]["loss_ml"] != pytest.approx(plain["losses"]["loss_ml"], rel=1e-3)  # the trainer passed it on
+
+
 def test_environmental_dropout_masks_follow_their_rows(trainer):
     """Back-translation's augmented batches carry one feature mask per episode (row)."""
     from agents.envdrop import EnvDropout
