@@ -30,7 +30,8 @@ class RolloutResult:
     """What a rollout returns.
 
     Attributes:
-        loss_il: scalar tensor, summed cross-entropy / B (0 when not requested).
+        loss_il: scalar tensor, summed cross-entropy (label-smoothed with ``label_smoothing``,
+            :func:`imitation_loss`) / B (0 when not requested).
         loss_rl: scalar tensor, A2C loss / valid steps (0 when not requested).
         steps: number of decoder steps taken.
         stopped: (B,) bool, True where the agent chose STOP (else truncated).
@@ -38,7 +39,7 @@ class RolloutResult:
         row_steps: episode rows the decoder computed, summed over the steps (B * steps when
             every row runs until the last episode ends).
         episode_losses: detached (B,) per-episode parts of the losses (``"il"``: the episode's
-            cross-entropy / B; ``"rl"``: its A2C terms / valid steps); they sum to the losses.
+            imitation loss / B; ``"rl"``: its A2C terms / valid steps); they sum to the losses.
     """
 
     loss_il: torch.Tensor
