@@ -193,15 +193,13 @@ def imitation_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: float 
     Returns:
         (n,) the loss of each row (nats).
     """
-    ce = F.cross_entropy(logits, target, ignore_index=-100, reduction="none")
+    logp = torch.log_softmax(logits, dim=1)
+    ce = F.nll_loss(logp, target, ignore_index=-100, reduction="none")  # F.cross_entropy's own two steps
     if not smoothing:
         return ce
-    keep = torch.nonzero(target != -100).squeeze(1)
-    rows = logits[keep]
-    valid = torch.isfinite(rows)
-    logp = torch.log_softmax(rows, dim=1).masked_fill(~valid, 0.0)
-    uniform = -logp.sum(dim=1) / valid.sum(dim=1)
-    return ((1.0 - smoothing) * ce).index_add(0, keep, smoothing * uniform)
+    valid = torch.isfinite(logits)
+    uniform = -logp.masked_fill(~valid, 0.0).sum(dim=1) / valid.sum(dim=1)
+    return (1.0 - smoothing) * ce + smoothing * uniform.masked_fill(target == -100, 0.0)
 
 
 def running_rows(live: np.ndarray, ended: np.ndarray, *tensors: torch.Tensor) -> tuple[np.ndarray, list[torch.Tensor]]:
