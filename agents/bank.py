@@ -30,12 +30,15 @@ class StepInputs:
         candidates: (B, K+1, D+128) float32; slot K is STOP (all zeros).
         candidate_mask: (B, K+1) bool, True where the slot is padding.
         action_angles: (B, 128) float32 angle feature of the agent's heading/elevation.
+        candidate_distances: (B, K+1) float32 metres to each candidate (MatterSim's
+            ``rel_distance``); 0 for padding and STOP.
     """
 
     views: torch.Tensor
     candidates: torch.Tensor
     candidate_mask: torch.Tensor
     action_angles: torch.Tensor
+    candidate_distances: torch.Tensor
 
 
 class FeatureBank:
@@ -92,4 +95,6 @@ class FeatureBank:
             views, cands = view_ang, cand_ang
         cands = torch.cat([cands, cands.new_zeros(B, 1, cands.shape[2])], dim=1)
         mask = torch.cat([~valid, valid.new_zeros(B, 1)], dim=1)
-        return StepInputs(views, cands, mask, self.index_angles[view])
+        distances = torch.as_tensor(take("candidate_distances"), device=dev)
+        distances = torch.cat([distances, distances.new_zeros(B, 1)], dim=1)
+        return StepInputs(views, cands, mask, self.index_angles[view], distances)

@@ -54,6 +54,9 @@ class FollowerConfig(ArchitectureConfig):
     #: heading harmonics in the angle channels of the views and candidates the decoder sees
     #: (:mod:`agents.angle_encoding`; 1: EnvDrop's ``[sin h, cos h, sin e, cos e]`` * 32)
     angle_harmonics: int = 1
+    #: the candidates' angle channels also carry their distance (:mod:`agents.angle_encoding`;
+    #: False: EnvDrop's, which carry none)
+    candidate_distance: bool = False
 
 
 SUB_OUTS = ("tanh", "max")
@@ -112,7 +115,7 @@ class AttnDecoder(nn.Module):
 
     def __init__(self, cfg: FollowerConfig):
         super().__init__()
-        check_harmonics(cfg.angle_harmonics)
+        check_harmonics(cfg.angle_harmonics, cfg.candidate_distance)
         self.cfg = cfg
         self.action_embedding = nn.Sequential(nn.Linear(ANGLE_FEATURE_SIZE, cfg.action_embedding), nn.Tanh())
         self.drop = nn.Dropout(cfg.dropout)
@@ -131,7 +134,7 @@ class AttnDecoder(nn.Module):
                 "cand_in": linear_params(self.candidate_attention.linear_in)}
 
     def forward(self, action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows: Rows | None = None,
-                grads: StepGrads | None = None):
+                grads: StepGrads | None = None, candidate_distances: torch.Tensor | None = None):
         """Shapes: action_angles (B, 128), views (B, 36, F), candidates (B, K+1, F), candidate_mask
         (B, K+1) bool, h/c (B, 512), ctx (B, L, 512), ctx_mask (B, L) bool.
 
@@ -145,12 +148,17 @@ class AttnDecoder(nn.Module):
         made over :meth:`step_linears` and the encoder's context; ``ctx`` is then detached).
 
         ``views`` and ``candidates`` carry EnvDrop's angle channels; with ``angle_harmonics`` > 1
-        the decoder re-encodes them first (:func:`agents.angle_encoding.harmonic_angles`).
+        the decoder re-encodes them first (:func:`agents.angle_encoding.harmonic_angles`), and
+        with ``candidate_distance`` the candidates' channels take ``candidate_distances`` (B, K+1)
+        metres (:attr:`agents.bank.StepInputs.candidate_distances`; required then, unused otherwise).
 
         Returns (h1, c1, logits (B, K+1) with -inf on padding, h_tilde).
         """
         views = harmonic_angles(views, self.cfg.feature_dim, self.cfg.angle_harmonics)
-        candidates = harmonic_angles(candidates, self.cfg.feature_dim, self.cfg.angle_harmonics)
+        if self.cfg.candidate_distance and candidate_distances is None:
+            raise ValueError("this follower reads candidate distances (candidate_distance=True): pass candidate_distances")
+        candidates = harmonic_angles(candidates, self.cfg.feature_dim, self.cfg.angle_harmonics,
+                                     candidate_distances if self.cfg.candidate_distance else None)
         if grads is not None:
             return self._deferred_step(action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows, grads)
         dim = self.cfg.feature_dim

@@ -138,7 +138,7 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
         row_steps += len(live)
         inp = bank.step_inputs(obs, env_mask, None if len(live) == B else live)
         h, c, logits, h_tilde = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
-                                              h_tilde, c, ctx, ctx_mask, rows, grads)
+                                              h_tilde, c, ctx, ctx_mask, rows, grads, inp.candidate_distances)
         teacher = nav.teacher_actions()
         if il:
             target = torch.as_tensor(np.where(ended, -100, teacher)[live], device=dev)
@@ -232,7 +232,7 @@ def bootstrap_state(model: Follower, bank: FeatureBank, obs: dict, env_mask, h_t
     rows = Rows.of(np.flatnonzero(~ended[live]), len(live), h_tilde.device)
     inp = bank.step_inputs(obs, env_mask, None if len(live) == len(ended) else live)
     last_h, _, _, _ = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
-                                    h_tilde, c, ctx, ctx_mask, rows)
+                                    h_tilde, c, ctx, ctx_mask, rows, candidate_distances=inp.candidate_distances)
     return last_h, live
 
 

@@ -109,7 +109,7 @@ class Trainer:
             vocab_size=self.train_world.vocab_size, feature_dim=self.bank.dim, padding_idx=int(self.tokenizer.pad_id),
             word_embedding=cfg.word_embedding, hidden=cfg.hidden, action_embedding=cfg.action_embedding,
             dropout=cfg.dropout, feature_dropout=cfg.feature_dropout, sub_out=cfg.sub_out,
-            angle_harmonics=cfg.angle_harmonics)).to(self.device)
+            angle_harmonics=cfg.angle_harmonics, candidate_distance=cfg.candidate_distance)).to(self.device)
         self.optimizer = torch.optim.RMSprop(self.follower.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         # Polyak averaging: the average is what is validated, saved as "follower" and exported.
         self.ema = (AveragedModel(self.follower, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
@@ -272,10 +272,14 @@ class Trainer:
         require_trained_follower(cfg.follower, tensors, meta)
         check_checkpoint_store(self.store, meta, cfg.follower, cfg.allow_random_features)
         defaults = {f.name: f.default for f in dataclasses.fields(FollowerConfig)}
-        for name in ("sub_out", "angle_harmonics"):  # followers saved before the field: its default
+        for name in ("sub_out", "angle_harmonics", "candidate_distance"):  # followers saved before the field: its default
             saved, wanted = meta["follower_config"].get(name, defaults[name]), getattr(cfg, name)
             if saved != wanted:
                 flag = "--" + name.replace("_", "-")
+                if isinstance(saved, bool):
+                    raise ValueError(f"checkpoint {cfg.follower}: field 'follower_config.{name}' is {saved!r}, this run "
+                                     f"has {flag} {'on' if wanted else 'off'}: {'give' if saved else 'drop'} {flag} "
+                                     f"to start from it")
                 raise ValueError(f"checkpoint {cfg.follower}: field 'follower_config.{name}' is {saved!r}, this run has "
                                  f"{flag} {wanted}: pass {flag} {saved} to start from it")
         self.follower.load_state_dict(tensors["follower"])

@@ -51,6 +51,7 @@ class LoopBank:
         cands = np.zeros((B, K + 1, F), np.float32)
         mask = np.ones((B, K + 1), bool)
         act = np.zeros((B, 128), np.float32)
+        dist = np.zeros((B, K + 1), np.float32)
         for b in range(B):  # as the original: one episode at a time, one candidate at a time
             view = int(obs["view_index"][b, 0])
             vis = self.features[int(obs["feature_row"][b, 0])]
@@ -61,11 +62,12 @@ class LoopBank:
                 s, c, se, ce = obs["candidate_angles"][b, k]
                 ang = angle_features(np.arctan2(s, c), np.arctan2(se, ce))
                 cands[b, k] = np.concatenate([vis[point], ang])
+                dist[b, k] = obs["candidate_distances"][b, k]
                 mask[b, k] = False
             mask[b, K] = False
             act[b] = VIEW_INDEX_ANGLES[view]
         to = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
-        return StepInputs(to(views), to(cands), to(mask), to(act))
+        return StepInputs(to(views), to(cands), to(mask), to(act), to(dist))
 
 
 def data_root(tmp: Path) -> Path:

@@ -215,6 +215,7 @@ class NavBatch:
         _take(view, self._arange[:, None], o, "view_index")
         _take(t.local_target, vp, o, "candidate_viewpoints")
         _take(t.action_mask, vp, o, "action_mask")
+        _take(t.distance, vp, o, "candidate_distances")
         # (B, K) rows of the flattened (C+1) * 12 candidate-angle table: padding gives the zero row.
         angle_ix = t.angle_rows.take(vp, axis=0) * HEADING_COUNT + step[:, None]
         angles4 = t.angles.reshape(-1, 4)

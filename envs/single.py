@@ -44,7 +44,8 @@ class VLNEnv(gym.Env):
         w = self.world
         self.observation_space = observation_space(
             w.vocab_size, self.cfg.max_instruction_length, w.feature_dim, self.cfg.max_candidates,
-            w.max_scan_size, len(w.features), self.cfg.feature_mode, w.feature_bounds)
+            w.max_scan_size, len(w.features), self.cfg.feature_mode, w.feature_bounds,
+            max_candidate_distance=w.max_candidate_distance)
         self.action_space = action_space(self.cfg.max_candidates, self._sampling_mask)
         self._core = NavBatch(w, 1)
         self._started = False

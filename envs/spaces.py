@@ -12,7 +12,7 @@ from .angles import ANGLE_FEATURE_SIZE
 
 def observation_space(vocab_size: int, max_len: int, feature_dim: int, max_candidates: int,
                       max_scan_size: int, num_feature_rows: int, feature_mode: str = "numpy",
-                      feature_bounds: tuple = (-1.0, 1.0)) -> spaces.Dict:
+                      feature_bounds: tuple = (-1.0, 1.0), *, max_candidate_distance: float) -> spaces.Dict:
     """The single-environment observation space.
 
     Keys:
@@ -21,6 +21,8 @@ def observation_space(vocab_size: int, max_len: int, feature_dim: int, max_candi
         view_index: (1,) int64 the agent's view 0..35 (heading step + 12 * elevation level).
         candidate_viewpoints: (K,) int64 scan-local index of each candidate viewpoint, -1 = padding.
         action_mask: (K+1,) int8, 1 for the candidates and for STOP (the last action).
+        candidate_distances: (K,) float32 metres from the agent to each candidate (MatterSim's
+            ``rel_distance``; 0 for padding).
         view_features (numpy mode): (36, D+128) float32, view features ++ angle features relative
             to the agent's heading.
         candidate_features (numpy mode): (K, D+128) float32, the feature of the view in which each
@@ -30,7 +32,8 @@ def observation_space(vocab_size: int, max_len: int, feature_dim: int, max_candi
             (to be tiled to 128); view angle features are ``VIEW_ANGLE_FEATURES[view_index % 12]``.
 
     ``feature_bounds`` are the (low, high) of the visual features (the store's min and max,
-    widened to include the [-1, 1] of the angle features).
+    widened to include the [-1, 1] of the angle features); ``max_candidate_distance`` (metres)
+    bounds ``candidate_distances``.
     """
     K, A = max_candidates, ANGLE_FEATURE_SIZE
     d = {
@@ -39,6 +42,7 @@ def observation_space(vocab_size: int, max_len: int, feature_dim: int, max_candi
         "view_index": spaces.Box(0, 35, (1,), np.int64),
         "candidate_viewpoints": spaces.Box(-1, max_scan_size - 1, (K,), np.int64),
         "action_mask": spaces.Box(0, 1, (K + 1,), np.int8),
+        "candidate_distances": spaces.Box(0.0, np.float32(max_candidate_distance), (K,), np.float32),
     }
     if feature_mode == "index":
         d["feature_row"] = spaces.Box(-1, max(num_feature_rows - 1, 0), (1,), np.int64)

@@ -31,6 +31,8 @@ class StepTables:
             seen by an agent at heading step ``s`` (h = candidate heading - s * 30 deg, e = its
             elevation, radians); row C is zeros (the padding row).
         angle_rows: (N, K) int64 = ``rows`` with padding mapped to C (the zero row of ``angles``).
+        distance: (N, K) float32 distance in metres to each candidate (MatterSim's
+            ``rel_distance``), 0 = padding.
         pair_row: (N,) int64 ``pair_base[scan] + local * scan_size[scan]`` of each viewpoint: its
             row in the world's flattened all-pairs tables (``pair_distance``), so that the entry
             of a (viewpoint, scan-local goal) pair is ``pair_row[vp] + goal``.
@@ -46,6 +48,7 @@ class StepTables:
     action_mask: np.ndarray
     angles: np.ndarray
     angle_rows: np.ndarray
+    distance: np.ndarray
     pair_row: np.ndarray
     teacher: np.ndarray
 
@@ -111,7 +114,7 @@ def build_step_tables(world) -> StepTables:
     angles[:n_rows] = candidate_angles(world.cand_heading, world.cand_elevation)
     tables = dict(rows=np.where(valid, padded, -1), count=count, target=pad(target, -1),
                   local_target=pad(cand_local, -1), point=pad(world.cand_point_id, -1), action_mask=action_mask,
-                  angles=angles, angle_rows=padded)
+                  angles=angles, angle_rows=padded, distance=pad(world.cand_distance, 0.0).astype(np.float32))
     scan = world.scan_of_global
     vp_local = np.arange(len(count)) - world.scan_offset[scan]
     pair_row = world.pair_base[scan] + vp_local * world.scan_size[scan]

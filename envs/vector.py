@@ -49,7 +49,8 @@ class VLNVectorEnv(VectorEnv):
         w = self.world
         self.single_observation_space = observation_space(
             w.vocab_size, self.cfg.max_instruction_length, w.feature_dim, self.cfg.max_candidates,
-            w.max_scan_size, len(w.features), self.cfg.feature_mode, w.feature_bounds)
+            w.max_scan_size, len(w.features), self.cfg.feature_mode, w.feature_bounds,
+            max_candidate_distance=w.max_candidate_distance)
         self.single_action_space = action_space(self.cfg.max_candidates)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)

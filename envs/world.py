@@ -202,6 +202,8 @@ class NavWorld:
         self.cand_point_id = np.concatenate([t.point_id for t in tables])
         self.cand_heading = np.concatenate([t.normalized_heading for t in tables])
         self.cand_elevation = np.concatenate([t.elevation for t in tables])
+        self.cand_distance = np.concatenate([t.rel_distance for t in tables])  # metres (float32 values)
+        self.max_candidate_distance = float(self.cand_distance.max(initial=0.0))
         self.viewpoint_ids = [v for g in self.graphs for v in g.viewpoint_ids]
         self.pose_entries = PoseEntries(self.viewpoint_ids)
         self.scan_of_global = np.repeat(np.arange(len(scans)), sizes)

@@ -33,6 +33,24 @@ def test_candidates_match_the_36_view_loop_on_random_graphs(tmp_path):
     assert assert_tables_match_stepping(sim, scans) == 5 * 15
 
 
+def test_candidate_distances_are_the_simulators_rel_distance(tmp_path):
+    rng = np.random.default_rng(7)
+    scan = random_graph(tmp_path / "c", "dist0000001", rng, n=14)
+    sim = make_sim(tmp_path / "c")
+    g = sim.navgraph[scan]
+    table = candidate_table(g)
+    checked = 0
+    for ix in np.flatnonzero(g.included):
+        seen = {}
+        for view in range(36):
+            sim.newEpisode([scan], [g.viewpoint_ids[ix]], [(view % 12) * math.pi / 6], [(view // 12 - 1) * math.pi / 6])
+            seen.update((loc.viewpointId, loc.rel_distance) for loc in sim.getState()[0].navigableLocations[1:])
+        r = table.rows(ix)
+        assert table.rel_distance[r].tolist() == [seen[g.viewpoint_ids[v]] for v in table.viewpoint[r]]
+        checked += r.stop - r.start
+    assert checked > 20
+
+
 def test_every_neighbour_with_a_horizontal_offset_is_a_candidate(tmp_path):
     rng = np.random.default_rng(5)
     scan = random_graph(tmp_path / "c", "cover000001", rng, n=12)

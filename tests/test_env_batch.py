@@ -55,6 +55,9 @@ def reference_observation(world, episode: int, vp: int, view: int, mode: str) ->
         "view_index": np.array([view]),
         "candidate_viewpoints": pad(table.viewpoint[r], -1),
         "action_mask": np.r_[np.ones(n), np.zeros(K - n), 1].astype(np.int8),
+        # glm::length of the float32 offset, as MatterSim's rel_distance
+        "candidate_distances": np.r_[np.linalg.norm(g.positions_f32[table.viewpoint[r]] - g.positions_f32[local], axis=1),
+                                     np.zeros(K - n)].astype(np.float32),
     }
     if mode == "index":
         four = np.zeros((K, 4), dtype=np.float32)

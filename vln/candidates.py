@@ -39,6 +39,8 @@ class CandidateTable:
             the agent's ``viewIndex % 12 * 30deg`` to get EnvDrop's relative ``heading``.
         elevation: (C,) float64 elevation of the candidate, radians (absolute, as in EnvDrop).
         distance: (C,) float64 angular distance from the centre of view ``point_id``, radians.
+        rel_distance: (C,) float64 holding float32 values: MatterSim's ``rel_distance`` of the
+            candidate, the 3-D distance in metres from the viewpoint to it.
     """
 
     scan_id: str
@@ -49,6 +51,7 @@ class CandidateTable:
     normalized_heading: np.ndarray
     elevation: np.ndarray
     distance: np.ndarray
+    rel_distance: np.ndarray
 
     def rows(self, ix: int) -> slice:
         """Row range of the candidates of viewpoint ``ix``."""
@@ -105,6 +108,7 @@ def candidate_table(graph: ScanGraph, width: int = R2R_CAMERA["width"], height: 
         # EnvDrop writes ``rel_heading ** 2`` (C pow), which can differ from x * x in the last bit.
         distance=np.array([math.sqrt(h ** 2 + (a - e) ** 2) for h, a, e in
                            zip(rh.tolist(), geom.elevation_angle[keep].tolist(), view_elev.tolist())]),
+        rel_distance=geom.rel_distance[keep].astype(np.float64),
     )
     cache[width, height, vfov] = table
     return table
