@@ -33,12 +33,16 @@ def test_candidates_match_the_36_view_loop_on_random_graphs(tmp_path):
     assert assert_tables_match_stepping(sim, scans) == 5 * 15
 
 
-def test_candidate_distances_are_the_simulators_rel_distance(tmp_path):
-    rng = np.random.default_rng(7)
-    scan = random_graph(tmp_path / "c", "dist0000001", rng, n=14)
+def random_scan(tmp_path, scan_id: str, seed: int, n: int):
+    """(simulator, scan id, its graph, its candidate table) of one random graph of ``n`` viewpoints."""
+    scan = random_graph(tmp_path / "c", scan_id, np.random.default_rng(seed), n=n)
     sim = make_sim(tmp_path / "c")
     g = sim.navgraph[scan]
-    table = candidate_table(g)
+    return sim, scan, g, candidate_table(g)
+
+
+def test_candidate_distances_are_the_simulators_rel_distance(tmp_path):
+    sim, scan, g, table = random_scan(tmp_path, "dist0000001", 7, 14)
     checked = 0
     for ix in np.flatnonzero(g.included):
         seen = {}
@@ -52,21 +56,13 @@ def test_candidate_distances_are_the_simulators_rel_distance(tmp_path):
 
 
 def test_every_neighbour_with_a_horizontal_offset_is_a_candidate(tmp_path):
-    rng = np.random.default_rng(5)
-    scan = random_graph(tmp_path / "c", "cover000001", rng, n=12)
-    sim = make_sim(tmp_path / "c")
-    g = sim.navgraph[scan]
-    table = candidate_table(g)
+    _, _, g, table = random_scan(tmp_path, "cover000001", 5, 12)
     for ix in np.flatnonzero(g.included):
         assert sorted(table.viewpoint[table.rows(ix)].tolist()) == g.neighbour_indices(ix).tolist()
 
 
 def test_equivalent_actions_reach_each_candidate(tmp_path):
-    rng = np.random.default_rng(2)
-    scan = random_graph(tmp_path / "c", "equiv000001", rng, n=12)
-    sim = make_sim(tmp_path / "c")
-    g = sim.navgraph[scan]
-    table = candidate_table(g)
+    sim, scan, g, table = random_scan(tmp_path, "equiv000001", 2, 12)
     for ix in np.flatnonzero(g.included):
         for start_view in (0, 13, 35):
             for row in range(*table.rows(ix).indices(len(table.viewpoint))):
