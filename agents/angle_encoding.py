@@ -26,7 +26,7 @@ import torch
 
 from envs.angles import ANGLE_FEATURE_SIZE
 
-from .config import MAX_ANGLE_HARMONICS
+from .config import MAX_ANGLE_HARMONICS, max_angle_harmonics
 
 assert 2 * MAX_ANGLE_HARMONICS + 2 <= ANGLE_FEATURE_SIZE
 
@@ -38,8 +38,8 @@ def check_harmonics(harmonics: int, distance: bool = False) -> None:
     """Raise ValueError unless 1 <= ``harmonics`` and the 2K + 2 channels (+ 1 with ``distance``) fit in the 128."""
     if not 1 <= harmonics <= MAX_ANGLE_HARMONICS:
         raise ValueError(f"angle harmonics must be 1..{MAX_ANGLE_HARMONICS}, got {harmonics}")
-    if distance and harmonics == MAX_ANGLE_HARMONICS:
-        raise ValueError(f"angle harmonics must be 1..{MAX_ANGLE_HARMONICS - 1} with the candidate distance channel, "
+    if harmonics > max_angle_harmonics(distance):
+        raise ValueError(f"angle harmonics must be 1..{max_angle_harmonics(True)} with the candidate distance channel, "
                          f"got {harmonics}")
 
 

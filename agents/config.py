@@ -23,6 +23,12 @@ class InvalidSettingError(VLNError, ValueError):
 #: --angle-harmonics' upper bound: the 2K + 2 channels [sin kh, cos kh ..., sin e, cos e] fit in the 128
 MAX_ANGLE_HARMONICS = 63
 
+
+def max_angle_harmonics(candidate_distance: bool = False) -> int:
+    """The largest K whose block fits the 128 angle channels: 2K + 2 channels, + 1 with the candidate distance."""
+    return MAX_ANGLE_HARMONICS - int(candidate_distance)
+
+
 #: Settings only some modes read: field -> those modes. Typing one for another mode is refused
 #: (:meth:`TrainConfig.check_given`) rather than silently ignored; its default never is.
 MODE_ONLY = {
@@ -124,9 +130,9 @@ class TrainConfig:
         if not 1 <= self.angle_harmonics <= MAX_ANGLE_HARMONICS:
             raise InvalidSettingError(f"--angle-harmonics must be 1..{MAX_ANGLE_HARMONICS} (1: EnvDrop's encoding), "
                                       f"got {self.angle_harmonics}")
-        if self.candidate_distance and self.angle_harmonics == MAX_ANGLE_HARMONICS:
+        if self.angle_harmonics > max_angle_harmonics(self.candidate_distance):
             raise InvalidSettingError(f"--candidate-distance needs one of the 128 angle channels: --angle-harmonics must "
-                                      f"be 1..{MAX_ANGLE_HARMONICS - 1} with it, got {self.angle_harmonics}")
+                                      f"be 1..{max_angle_harmonics(True)} with it, got {self.angle_harmonics}")
         if self.aug_data and self.mode != "follower":
             raise InvalidSettingError(f"--aug-data trains the follower on a file of augmented paths: it needs --mode "
                                       f"follower, got --mode {self.mode} (back-translation writes its own)")
