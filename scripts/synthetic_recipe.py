@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -56,10 +55,10 @@ def log_tail(path: Path, lines: int = 15) -> str:
 
 
 def start(name: str, args: list[str], out: Path) -> tuple[str, subprocess.Popen, Path]:
-    """Start ``python scripts/<args>`` with stdout and stderr to ``out/<name>.log``."""
+    """Start ``python <args>`` (a script and its flags) with stdout and stderr to ``out/<name>.log``."""
     log = out / f"{name}.log"
     handle = open(log, "w")
-    proc = subprocess.Popen([sys.executable, *args], stdout=handle, stderr=subprocess.STDOUT, cwd=os.getcwd())
+    proc = subprocess.Popen([sys.executable, *args], stdout=handle, stderr=subprocess.STDOUT)
     handle.close()
     return name, proc, log
 
