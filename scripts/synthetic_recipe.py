@@ -31,7 +31,6 @@ from pathlib import Path
 
 from vln.cli import script_parser
 
-logger = logging.getLogger("synthetic_recipe")
 SCRIPTS = Path(__file__).resolve().parent
 #: Settings shared by every training run of the recipe.
 WORLD_FLAGS = ("--features", "synthetic_semantic", "--hidden", "128", "--word-embedding", "64", "--angle-harmonics", "4",
@@ -50,6 +49,7 @@ class StepFailed(RuntimeError):
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of a step's log ("" when it was never written)."""
     text = path.read_text(errors="replace").splitlines() if path.exists() else []
     return "\n".join(text[-lines:])
 
@@ -128,7 +128,7 @@ def run_recipe(data_dir: Path, seed: int, out: Path, speaker_iters: int, followe
     phase2_sr = curve(out / "phase2", "val_unseen/sr")
     phase2_spl = curve(out / "phase2", "val_unseen/spl")
     if not bleu or not phase2_sr or not phase2_spl:
-        raise StepFailed(f"no validation in {out / 'speaker'} or {out / 'phase2'}: give --eval-every at most the iterations")
+        raise StepFailed(f"no val_unseen validation in the TensorBoard logs of {out / 'speaker'} or {out / 'phase2'}")
     return {
         "data_dir": str(data_dir), "seed": seed,
         "iters": {"speaker": speaker_iters, "follower": follower_iters, "phase2": aug_iters},
@@ -162,6 +162,9 @@ def main(argv=None) -> int:
     out = args.out or Path("runs") / f"recipe_seed{args.seed}"
     if out.exists():
         ap.error(f"--out {out} exists: the recipe times a fresh run (give a new folder)")
+    if not 1 <= args.eval_every <= min(args.follower_iters, args.aug_iters):
+        ap.error(f"--eval-every {args.eval_every} must be 1..{min(args.follower_iters, args.aug_iters)} "
+                 "(the followers' iterations): the table reads their validations")
     ensure_world(data_dir, args.world_seed)
     ensure_features(data_dir)
     try:

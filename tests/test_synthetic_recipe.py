@@ -63,6 +63,14 @@ def test_recipe_refuses_an_existing_output_folder(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
 
 
+def test_recipe_refuses_validations_it_would_never_reach(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        synthetic_recipe.main(["--data-dir", str(tmp_path / "world"), "--out", str(tmp_path / "out"),
+                               "--aug-iters", "100", "--eval-every", "200"])
+    assert "--eval-every 200 must be 1..100" in capsys.readouterr().err
+    assert not (tmp_path / "world").exists()  # refused before generating anything
+
+
 def test_a_failing_step_stops_the_run_quoting_its_log(tmp_path):
     code = "import sys; print('the step says why'); sys.exit(3)"
     step = synthetic_recipe.start("broken", ["-c", code], tmp_path)
