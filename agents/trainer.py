@@ -120,7 +120,8 @@ class Trainer:
         self.nav = NavBatch(self.train_world, cfg.batch_size)
         self.evaluators = {s: Evaluator(w.navgraph, w.episodes) for s, w in self.val_worlds.items()
                            if all(len(e.path) > 1 for e in w.episodes)}
-        self.speedups = Speedups()  # how rollouts are computed (benches switch them off for their baseline)
+        # how rollouts are computed: the switches that pay on this device (benches switch them off for their baseline)
+        self.speedups = Speedups.for_device(self.device)
         self.last_rollouts: dict = {"il": None, "rl": None}  # RolloutResults of the last follower step
         self.iteration = 0
         self.history: list[dict] = []

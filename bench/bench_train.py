@@ -13,7 +13,7 @@ same actions. They differ only in how a decoding step gets its inputs:
 
 Data: the synthetic world (``data/synthetic``, with ``synthetic_semantic`` features) when it
 exists, else a small synthetic world generated in a temporary folder. Runs on the CPU, and on the
-GPU too when one is available. The sides alternate in interleaved rounds (which side goes first
+GPU too when one is available (``--device`` picks one). The sides alternate in interleaved rounds (which side goes first
 alternates too) and the ratio printed is the median of the per-round ratios, with their range.
 Goal: 10x the baseline on the GPU.
 """
@@ -44,30 +44,38 @@ class LoopBank:
         self.features, self.device = features, torch.device(device)
         self.dim = int(features.shape[-1])
 
-    def step_inputs(self, obs, env_mask=None) -> StepInputs:
-        B, K = obs["candidate_point_ids"].shape
+    def step_inputs(self, obs, env_mask=None, rows=None) -> StepInputs:
+        """As :meth:`agents.bank.FeatureBank.step_inputs`: ``rows`` selects environments, ``env_mask``
+        (B, D) scales the visual features (applied on the device after the copy)."""
+        sel = np.arange(obs["candidate_point_ids"].shape[0]) if rows is None else np.asarray(rows)
+        B, K = len(sel), obs["candidate_point_ids"].shape[1]
         F = self.dim + 128
         views = np.zeros((B, 36, F), np.float32)
         cands = np.zeros((B, K + 1, F), np.float32)
         mask = np.ones((B, K + 1), bool)
         act = np.zeros((B, 128), np.float32)
         dist = np.zeros((B, K + 1), np.float32)
-        for b in range(B):  # as the original: one episode at a time, one candidate at a time
+        for i, b in enumerate(sel.tolist()):  # as the original: one episode at a time, one candidate at a time
             view = int(obs["view_index"][b, 0])
             vis = self.features[int(obs["feature_row"][b, 0])]
-            views[b] = np.concatenate([vis, VIEW_ANGLE_FEATURES[view % 12]], axis=1)
+            views[i] = np.concatenate([vis, VIEW_ANGLE_FEATURES[view % 12]], axis=1)
             for k, point in enumerate(obs["candidate_point_ids"][b].tolist()):
                 if point < 0:
                     continue
                 s, c, se, ce = obs["candidate_angles"][b, k]
                 ang = angle_features(np.arctan2(s, c), np.arctan2(se, ce))
-                cands[b, k] = np.concatenate([vis[point], ang])
-                dist[b, k] = obs["candidate_distances"][b, k]
-                mask[b, k] = False
-            mask[b, K] = False
-            act[b] = VIEW_INDEX_ANGLES[view]
+                cands[i, k] = np.concatenate([vis[point], ang])
+                dist[i, k] = obs["candidate_distances"][b, k]
+                mask[i, k] = False
+            mask[i, K] = False
+            act[i] = VIEW_INDEX_ANGLES[view]
         to = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
-        return StepInputs(to(views), to(cands), to(mask), to(act), to(dist))
+        views, cands = to(views), to(cands)
+        if env_mask is not None:
+            m = (env_mask if rows is None else env_mask[torch.as_tensor(sel, device=env_mask.device)])[:, None, :]
+            views[:, :, :self.dim] *= m
+            cands[:, :, :self.dim] *= m
+        return StepInputs(views, cands, to(mask), to(act), to(dist))
 
 
 def data_root(tmp: Path) -> Path:
@@ -137,11 +145,15 @@ def main(argv=None) -> dict:
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per device")
     p.add_argument("--hidden", type=int, default=512, help="LSTM size (EnvDrop 512)")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
+                   help="which devices to measure (default: the CPU, and CUDA when torch sees a GPU)")
     args = p.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda asked for, but torch sees no CUDA device")
     from agents.config import TrainConfig
     from agents.trainer import Trainer
 
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = {"all": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []), "cpu": ["cpu"], "cuda": ["cuda"]}[args.device]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = data_root(Path(tmp))

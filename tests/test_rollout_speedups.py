@@ -73,6 +73,18 @@ def test_all_speedups_together_give_the_same_iteration(trainer):
     assert_same(one_iteration(trainer, Speedups(), snap), one_iteration(trainer, Speedups.none(), snap))
 
 
+def test_each_device_gets_its_switches_and_the_cuda_set_computes_the_same(trainer, tmp_path):
+    """The trainer uses the switches that pay on its device; CUDA's set (rows of running episodes
+    only) gives the iteration of the original's per-row computation, here checked on the CPU."""
+    assert Trainer(dataclasses.replace(trainer.cfg, out=str(tmp_path / "run"))).speedups == Speedups()
+    assert Speedups.for_device("cpu") == Speedups()
+    cuda = Speedups.for_device("cuda")
+    assert cuda == dataclasses.replace(Speedups.none(), active_rows=True)
+    torch.manual_seed(15)
+    snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
+    assert_same(one_iteration(trainer, cuda, snap), one_iteration(trainer, Speedups.none(), snap))
+
+
 def test_label_smoothing_gives_the_same_iteration_with_and_without_the_speedups(trainer):
     torch.manual_seed(14)
     snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
