@@ -12,7 +12,9 @@ same actions. They differ only in how a decoding step gets its inputs:
   them, and copies them to the device every step.
 
 Data: the synthetic world (``data/synthetic``, with ``synthetic_semantic`` features) when it
-exists, else a small synthetic world generated in a temporary folder. Runs on the CPU, and on the
+exists, else a small synthetic world generated in a temporary folder; with ``--data r2r`` the R2R
+train split and graphs of ``../shared/data`` with a random 640-d store (the configuration of
+``bench_train_speed.py``; skips when the data is absent, exits 1 under ``CI=true``). Runs on the CPU, and on the
 GPU too when one is available (``--device`` picks one). The sides alternate in interleaved rounds (which side goes first
 alternates too) and the ratio printed is the median of the per-round ratios, with their range.
 Goal: 10x the baseline on the GPU.
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.bank import VIEW_INDEX_ANGLES, FeatureBank, StepInputs  # noqa: E402
 from training.checkpoint import restore_rng_state, rng_state  # noqa: E402
 from envs.angles import VIEW_ANGLE_FEATURES, angle_features  # noqa: E402
+from shared_data import SHARED_DATA as SHARED, add_require_data, skipped  # noqa: E402
 
 
 class LoopBank:
@@ -147,27 +150,39 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
                    help="which devices to measure (default: the CPU, and CUDA when torch sees a GPU)")
+    p.add_argument("--data", choices=("synthetic", "r2r"), default="synthetic",
+                   help="synthetic: the synthetic world and its semantic features; r2r: the R2R train split and "
+                        "graphs of ../shared/data with a random 640-d store (bench_train_speed.py's configuration)")
+    add_require_data(p)
     args = p.parse_args(argv)
+    if args.data == "r2r" and not (SHARED / "R2R" / "R2R_train.json").exists():
+        return skipped("bench_train", f"no R2R data at {SHARED}", args.require_data)
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda asked for, but torch sees no CUDA device")
     from agents.config import TrainConfig
     from agents.trainer import Trainer
+    from bench_train_speed import write_root
 
     devices = {"all": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []), "cpu": ["cpu"], "cuda": ["cuda"]}[args.device]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        root = data_root(Path(tmp))
+        if args.data == "r2r":
+            root = write_root(Path(tmp))
+            data = dict(features=str(root / "features" / "random640.feats"), dataset="r2r", allow_random_features=True)
+        else:
+            root = data_root(Path(tmp))
+            data = dict(features="synthetic_semantic", dataset="synthetic")
         for dev in devices:
-            cfg = TrainConfig(features="synthetic_semantic", dataset="synthetic", data_dir=str(root), out=str(Path(tmp) / dev),
-                              eval_splits="", batch_size=args.batch_size, hidden=args.hidden, device=dev, progress=False)
+            cfg = TrainConfig(**data, data_dir=str(root), out=str(Path(tmp) / dev), eval_splits="",
+                              batch_size=args.batch_size, hidden=args.hidden, device=dev, progress=False)
             trainer = Trainer(cfg)
             res = results[dev] = bench_device(trainer, args.rounds, args.iters)
-            print(f"{dev}: ours {res['ours_iters_per_s']:.3f} it/s, baseline {res['baseline_iters_per_s']:.3f} it/s, "
+            print(f"{dev} ({args.data}, {trainer.bank.dim}-d features): ours {res['ours_iters_per_s']:.3f} it/s, baseline {res['baseline_iters_per_s']:.3f} it/s, "
                   f"ratio {res['ratio']:.2f}x ({res['ratio_min']:.2f}-{res['ratio_max']:.2f} over {args.rounds} rounds; "
                   f"batch {args.batch_size}, hidden {args.hidden})", flush=True)
     print(json.dumps(results))
-    return results
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
