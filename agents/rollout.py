@@ -85,10 +85,11 @@ class Speedups:
 
         A CUDA iteration at batch 64 is bound by kernel launches, not arithmetic, so the switches
         that trade one large kernel for several small ones cost time there. Measured with
-        ``bench/bench_train_speed.py --device cuda --each-switch`` on an H200 (2026-12-04), each
-        alone against all off: ``split_encoder`` 0.57x (``nn.LSTM`` is one cuDNN call over the
-        packed sequence), ``step_grads`` 0.87x, ``contiguous_context`` 0.88x, ``active_rows``
-        1.00x (kept: it removes two thirds of the decoder's rows, which counts once the GPU is busy).
+        ``bench/bench_train_speed.py --device cuda --each-switch`` on two H200 machines
+        (2026-12-04), each switch alone against all off: ``split_encoder`` 0.57x / 0.55x
+        (``nn.LSTM`` is one cuDNN call over the packed sequence), ``step_grads`` 0.87x / 0.93x,
+        ``contiguous_context`` 0.88x / 1.07x (off: no gain in both), ``active_rows`` 1.00x / 1.06x
+        (kept: it removes two thirds of the decoder's rows, which counts once the GPU is busy).
         """
         if torch.device(device).type == "cuda":
             return cls(active_rows=True, split_encoder=False, contiguous_context=False, step_grads=False)

@@ -14,10 +14,10 @@ same actions. They differ only in how a decoding step gets its inputs:
 Data: the synthetic world (``data/synthetic``, with ``synthetic_semantic`` features) when it
 exists, else a small synthetic world generated in a temporary folder; with ``--data r2r`` the R2R
 train split and graphs of ``../shared/data`` with a random 640-d store (the configuration of
-``bench_train_speed.py``; skips when the data is absent, exits 1 under ``CI=true``). Runs on the CPU, and on the
-GPU too when one is available (``--device`` picks one). The sides alternate in interleaved rounds (which side goes first
-alternates too) and the ratio printed is the median of the per-round ratios, with their range.
-Goal: 10x the baseline on the GPU.
+``bench_train_speed.py``; skips when the data is absent, exits 1 under ``CI=true``). Runs on the
+CPU, and on the GPU too when one is available (``--device`` picks one). The sides alternate in
+interleaved rounds (which side goes first alternates too) and the ratio printed is the median of
+the per-round ratios, with their range. Goal (issue 21): 10x the baseline on the GPU.
 """
 from __future__ import annotations
 
@@ -163,7 +163,8 @@ def main(argv=None) -> dict:
     from agents.trainer import Trainer
     from bench_train_speed import write_root
 
-    devices = {"all": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []), "cpu": ["cpu"], "cuda": ["cuda"]}[args.device]
+    devices = {"all": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
+               "cpu": ["cpu"], "cuda": ["cuda"]}[args.device]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         if args.data == "r2r":
@@ -177,7 +178,8 @@ def main(argv=None) -> dict:
                               batch_size=args.batch_size, hidden=args.hidden, device=dev, progress=False)
             trainer = Trainer(cfg)
             res = results[dev] = bench_device(trainer, args.rounds, args.iters)
-            print(f"{dev} ({args.data}, {trainer.bank.dim}-d features): ours {res['ours_iters_per_s']:.3f} it/s, baseline {res['baseline_iters_per_s']:.3f} it/s, "
+            print(f"{dev} ({args.data}, {trainer.bank.dim}-d features): ours {res['ours_iters_per_s']:.3f} it/s, "
+                  f"baseline {res['baseline_iters_per_s']:.3f} it/s, "
                   f"ratio {res['ratio']:.2f}x ({res['ratio_min']:.2f}-{res['ratio_max']:.2f} over {args.rounds} rounds; "
                   f"batch {args.batch_size}, hidden {args.hidden})", flush=True)
     print(json.dumps(results))
