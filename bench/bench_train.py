@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.bank import VIEW_INDEX_ANGLES, FeatureBank, StepInputs  # noqa: E402
 from training.checkpoint import restore_rng_state, rng_state  # noqa: E402
 from envs.angles import VIEW_ANGLE_FEATURES, angle_features  # noqa: E402
+from devices import add_device_arg, devices_to_measure  # noqa: E402
 from shared_data import SHARED_DATA as SHARED, add_require_data, skipped  # noqa: E402
 
 
@@ -148,8 +149,7 @@ def main(argv=None) -> dict:
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per device")
     p.add_argument("--hidden", type=int, default=512, help="LSTM size (EnvDrop 512)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
-                   help="which devices to measure (default: the CPU, and CUDA when torch sees a GPU)")
+    add_device_arg(p)
     p.add_argument("--data", choices=("synthetic", "r2r"), default="synthetic",
                    help="synthetic: the synthetic world and its semantic features; r2r: the R2R train split and "
                         "graphs of ../shared/data with a random 640-d store (bench_train_speed.py's configuration)")
@@ -157,14 +157,11 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if args.data == "r2r" and not (SHARED / "R2R" / "R2R_train.json").exists():
         return skipped("bench_train", f"no R2R data at {SHARED}", args.require_data)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda asked for, but torch sees no CUDA device")
+    devices = devices_to_measure(p, args.device)
     from agents.config import TrainConfig
     from agents.trainer import Trainer
     from bench_train_speed import write_root
 
-    devices = {"all": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
-               "cpu": ["cpu"], "cuda": ["cuda"]}[args.device]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         if args.data == "r2r":

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from bench_train import restore, snapshot
+from devices import add_device_arg, devices_to_measure
 from shared_data import SHARED_DATA as SHARED, add_require_data, skipped
 
 DIM = 640
@@ -128,12 +129,10 @@ def main(argv=None) -> int:
                     "one per core, torch's default, as the original EnvDrop's figure was measured)")
     ap.add_argument("--each-switch", action="store_true",
                     help="also time each agents.rollout.Speedups switch alone against the baseline")
-    ap.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
-                    help="which devices to measure (default: the CPU, and CUDA when torch sees a GPU)")
+    add_device_arg(ap)
     add_require_data(ap)
     args = ap.parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        ap.error("--device cuda asked for, but torch sees no CUDA device")
+    devices = devices_to_measure(ap, args.device)
     if not (SHARED / "R2R" / "R2R_train.json").exists():
         return skipped("bench_train_speed", f"no R2R data at {SHARED}", args.require_data)
     from agents.config import TrainConfig
@@ -142,8 +141,7 @@ def main(argv=None) -> int:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = write_root(Path(tmp))
-        devices = {"all": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []), "cpu": ["cpu"], "cuda": ["cuda"]}
-        for dev in devices[args.device]:
+        for dev in devices:
             cfg = TrainConfig(features=str(root / "features" / "random640.feats"), dataset="r2r", data_dir=str(root),
                               out=str(Path(tmp) / f"run_{dev}"), eval_splits="", allow_random_features=True,
                               device=dev, progress=False, threads=args.threads)
