@@ -134,7 +134,8 @@ class AttnDecoder(nn.Module):
                 "cand_in": linear_params(self.candidate_attention.linear_in)}
 
     def forward(self, action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows: Rows | None = None,
-                grads: StepGrads | None = None, candidate_distances: torch.Tensor | None = None):
+                grads: StepGrads | None = None, candidate_distances: torch.Tensor | None = None,
+                row_scores: bool = True):
         """Shapes: action_angles (B, 128), views (B, 36, F), candidates (B, K+1, F), candidate_mask
         (B, K+1) bool, h/c (B, 512), ctx (B, L, 512), ctx_mask (B, L) bool.
 
@@ -151,6 +152,8 @@ class AttnDecoder(nn.Module):
         the decoder re-encodes them first (:func:`agents.angle_encoding.harmonic_angles`), and
         with ``candidate_distance`` the candidates' channels take ``candidate_distances`` (B, K+1)
         metres (:attr:`agents.bank.StepInputs.candidate_distances`; required then, unused otherwise).
+        ``row_scores``: the form of the three attentions' logits (:mod:`agents.attention`; False:
+        the original's, the same numbers to float rounding).
 
         Returns (h1, c1, logits (B, K+1) with -inf on padding, h_tilde).
         """
@@ -160,32 +163,35 @@ class AttnDecoder(nn.Module):
         candidates = harmonic_angles(candidates, self.cfg.feature_dim, self.cfg.angle_harmonics,
                                      candidate_distances if self.cfg.candidate_distance else None)
         if grads is not None:
-            return self._deferred_step(action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows, grads)
+            return self._deferred_step(action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows, grads,
+                                       row_scores)
         dim = self.cfg.feature_dim
         act = dropout(self.action_embedding(action_angles), self.drop, rows)
         views = drop_visual(views, self.feat_drop, dim, rows)
         candidates = drop_visual(candidates, self.feat_drop, dim, rows)
-        attended, _ = self.feat_attention(dropout(h, self.drop, rows), views)
+        attended, _ = self.feat_attention(dropout(h, self.drop, rows), views, row_scores=row_scores)
         h1, c1 = self.lstm(torch.cat([act, attended], dim=1), (h, c))
-        h_tilde, _ = self.instr_attention(dropout(h1, self.drop, rows), ctx, ctx_mask)
-        logits = self.candidate_attention.scores(dropout(h_tilde, self.drop, rows), candidates, candidate_mask)
+        h_tilde, _ = self.instr_attention(dropout(h1, self.drop, rows), ctx, ctx_mask, row_scores)
+        logits = self.candidate_attention.scores(dropout(h_tilde, self.drop, rows), candidates, candidate_mask,
+                                                 row_scores)
         return h1, c1, logits, h_tilde
 
-    def _deferred_step(self, action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows, grads):
+    def _deferred_step(self, action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows, grads,
+                       row_scores):
         """:meth:`forward`'s arithmetic with the linear maps and the context attention of ``grads``."""
         dim = self.cfg.feature_dim
         act = dropout(torch.tanh(grads.linear("action", action_angles)), self.drop, rows)
         views = drop_visual(views, self.feat_drop, dim, rows)
         candidates = drop_visual(candidates, self.feat_drop, dim, rows)
         query = grads.linear("feat_in", dropout(h, self.drop, rows))
-        attended, _ = self.feat_attention.attend(query, views)
+        attended, _ = self.feat_attention.attend(query, views, row_scores=row_scores)
         gates = grads.linear("lstm_ih", torch.cat([act, attended], dim=1)) + grads.linear("lstm_hh", h)
         h1, c1 = lstm_gates(gates, c)
         h1_drop = dropout(h1, self.drop, rows)
-        weighted = grads.attend(grads.linear("instr_in", h1_drop), ctx, ctx_mask)
+        weighted = grads.attend(grads.linear("instr_in", h1_drop), ctx, ctx_mask, row_scores)
         h_tilde = torch.tanh(grads.linear("instr_out", torch.cat([weighted, h1_drop], dim=1)))
         query = grads.linear("cand_in", dropout(h_tilde, self.drop, rows))
-        logits = self.candidate_attention.attend_scores(query, candidates, candidate_mask)
+        logits = self.candidate_attention.attend_scores(query, candidates, candidate_mask, row_scores)
         return h1, c1, logits, h_tilde
 
 

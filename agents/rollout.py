@@ -19,7 +19,7 @@ from envs.batch import NavBatch
 
 from .bank import FeatureBank
 from .follower import Follower
-from .rows import Rows
+from .rows import Rows, draw_generator
 from .step_grads import StepGrads
 
 FEEDBACKS = ("teacher", "sample", "argmax")
@@ -67,12 +67,24 @@ class Speedups:
             view; the rollout's batches are packed unsorted, whose padding is row-major already).
         step_grads: the decoder's weight gradients and the context's gradient formed once over
             all steps of a rollout (:mod:`agents.step_grads`), not written and summed step by step.
+        row_scores: the attentions' logits formed as the query row times the context's transpose,
+            not as the context times the query column, as the original (:mod:`agents.attention`:
+            the same dot products; on the CPU torch's ``bmm`` with one output column, and the
+            query's gradient through it, is 6-10x slower).
+        concurrent_rollouts: an iteration's teacher-forced IL batch and its A2C batch rolled out,
+            and their gradients formed, at the same time on two threads, each with half of torch's
+            threads (:meth:`agents.trainer.Trainer.backward_step`; one after the other when torch
+            has a single thread). Each batch draws from a generator of its own either way, so the
+            numbers do not depend on the switch. A rollout's small products keep two threads of
+            one product half idle; two rollouts keep both cores busy.
     """
 
     active_rows: bool = True
     split_encoder: bool = True
     contiguous_context: bool = True
     step_grads: bool = True
+    row_scores: bool = True
+    concurrent_rollouts: bool = True
 
     @classmethod
     def none(cls) -> "Speedups":
@@ -91,16 +103,22 @@ class Speedups:
         ``contiguous_context`` 0.88x / 1.07x (off: no gain in both), ``active_rows`` 1.00x / 1.06x
         (kept: it removes two thirds of the decoder's rows, which counts once the GPU is busy).
         """
-        if torch.device(device).type == "cuda":
-            return cls(active_rows=True, split_encoder=False, contiguous_context=False, step_grads=False)
+        if torch.device(device).type == "cuda":  # row_scores, concurrent_rollouts: not measured on CUDA, off there
+            return cls(active_rows=True, split_encoder=False, contiguous_context=False, step_grads=False,
+                       row_scores=False, concurrent_rollouts=False)
         return cls()
+
+    def rollout_switches(self) -> dict:
+        """The switches :func:`rollout` takes, as keyword arguments (all but the trainer's
+        ``concurrent_rollouts``)."""
+        return {k: v for k, v in vars(self).items() if k != "concurrent_rollouts"}
 
 
 def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *, il: bool = False,
             rl: bool = False, env_mask: torch.Tensor | None = None, max_steps: int | None = None,
             gamma: float = 0.9, entropy_coef: float = 0.01, generator: torch.Generator | None = None,
             active_rows: bool = True, split_encoder: bool = True, contiguous_context: bool = True,
-            step_grads: bool = True, label_smoothing: float = 0.0) -> RolloutResult:
+            step_grads: bool = True, row_scores: bool = True, label_smoothing: float = 0.0) -> RolloutResult:
     """Roll the B episodes that ``nav`` was reset to until all stop or ``max_steps`` actions.
 
     Args:
@@ -111,17 +129,19 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
             (:func:`imitation_loss`; 0: plain cross-entropy, as EnvDrop).
         rl: accumulate the A2C loss (needs ``feedback="sample"`` to be on-policy).
         env_mask: (B, D) environmental-dropout mask, or None.
-        generator: torch generator for sampling (default: the global one).
+        generator: torch generator for sampling (default: the thread's :func:`agents.rows.draws_from`
+            generator, else the global one; dropout masks always come from the latter).
         active_rows: compute each step for the episodes still running only (False: every row
             until the last episode ends, as the original EnvDrop). The losses, gradients and
             sampled actions are the same either way (to float rounding): every random draw is
             made for the running episodes only, either way (:mod:`agents.rows`).
-        split_encoder, contiguous_context, step_grads: see :class:`Speedups` (the same numbers
-            either way).
+        split_encoder, contiguous_context, step_grads, row_scores: see :class:`Speedups` (the
+            same numbers either way).
     """
     if feedback not in FEEDBACKS:
         raise ValueError(f"feedback must be one of {FEEDBACKS}, got {feedback!r}")
     dev = bank.device
+    generator = generator if generator is not None else draw_generator()
     B, stop_action = nav.B, nav.stop_action
     max_steps = nav.world.cfg.max_episode_steps if max_steps is None else max_steps
     obs = nav.observe("index")
@@ -154,7 +174,8 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
         row_steps += len(live)
         inp = bank.step_inputs(obs, env_mask, None if len(live) == B else live)
         h, c, logits, h_tilde = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
-                                              h_tilde, c, ctx, ctx_mask, rows, grads, inp.candidate_distances)
+                                              h_tilde, c, ctx, ctx_mask, rows, grads, inp.candidate_distances,
+                                              row_scores)
         teacher = nav.teacher_actions()
         if il:
             target = torch.as_tensor(np.where(ended, -100, teacher)[live], device=dev)
@@ -190,7 +211,7 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
         last_h, last_live = h, live
         if not ended.all():  # episodes cut at max_steps: the critic bootstraps from the state they reached
             last_h, last_live = bootstrap_state(model, bank, obs, env_mask, h_tilde, c, ctx, ctx_mask, live, ended,
-                                                active_rows)
+                                                active_rows, row_scores)
         loss_rl, stats, episode_losses["rl"] = a2c_loss(model, steps, rewards, last_h, last_live, ended, gamma,
                                                         entropy_coef)
     return RolloutResult(loss_il / B, loss_rl, t, ended.copy(), stats, row_steps, episode_losses)
@@ -231,7 +252,7 @@ def running_rows(live: np.ndarray, ended: np.ndarray, *tensors: torch.Tensor) ->
 
 @torch.no_grad()
 def bootstrap_state(model: Follower, bank: FeatureBank, obs: dict, env_mask, h_tilde, c, ctx, ctx_mask,
-                    live: np.ndarray, ended: np.ndarray, active_rows: bool = True):
+                    live: np.ndarray, ended: np.ndarray, active_rows: bool = True, row_scores: bool = True):
     """The decoder's LSTM output at the observation after the last action (EnvDrop's ``last_h_``).
 
     A sampled rollout cut at ``max_steps`` leaves episodes that did not stop; A2C bootstraps
@@ -239,7 +260,8 @@ def bootstrap_state(model: Follower, bank: FeatureBank, obs: dict, env_mask, h_t
     with one more decoder step (no action taken, no gradient) from the last ``h_tilde`` / ``c``.
 
     Args: ``h_tilde``, ``c``, ``ctx``, ``ctx_mask``: the held rows ``live`` (n of the batch's B);
-        ``active_rows``: compute the still-running rows only (False: every held row).
+        ``active_rows``: compute the still-running rows only (False: every held row);
+        ``row_scores``: the attentions' form (:class:`Speedups`).
 
     Returns: (last_h (m, H), the batch rows it holds (m,)).
     """
@@ -248,7 +270,8 @@ def bootstrap_state(model: Follower, bank: FeatureBank, obs: dict, env_mask, h_t
     rows = Rows.of(np.flatnonzero(~ended[live]), len(live), h_tilde.device)
     inp = bank.step_inputs(obs, env_mask, None if len(live) == len(ended) else live)
     last_h, _, _, _ = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
-                                    h_tilde, c, ctx, ctx_mask, rows, candidate_distances=inp.candidate_distances)
+                                    h_tilde, c, ctx, ctx_mask, rows, candidate_distances=inp.candidate_distances,
+                                    row_scores=row_scores)
     return last_h, live
 
 
@@ -339,7 +362,7 @@ def greedy_trajectories(model: Follower, bank: FeatureBank, world, batch_size: i
             idx = np.arange(start, min(n, start + batch_size))
             nav = NavBatch(world, len(idx))
             nav.reset_envs(np.arange(len(idx)), idx)
-            rollout(model, bank, nav, "argmax", **vars(speedups or Speedups.for_device(bank.device)))
+            rollout(model, bank, nav, "argmax", **(speedups or Speedups.for_device(bank.device)).rollout_switches())
             for b, e in enumerate(idx.tolist()):
                 out[world.episodes[e].instr_id] = nav.trajectory(b)
     finally:

@@ -9,12 +9,39 @@ STOP, results no loss and no action uses, and takes the same random numbers as t
 the running rows alone. So the two compute the same losses, gradients and sampled actions (to
 float rounding), and the draws cost what the running rows need (a step's feature-dropout masks
 alone are B x 36 x D uniform numbers: a fifth of an iteration when drawn for every row).
+
+The draws come from torch's global generator, or from the generator of an enclosing
+:func:`draws_from` block of the drawing thread: the trainer rolls out an iteration's two batches
+(IL and A2C) each on its own generator, so that the two can run on two threads at once and still
+draw what they draw one after the other.
 """
 from __future__ import annotations
+
+import contextlib
+import threading
 
 import numpy as np
 import torch
 from torch import nn
+
+_thread = threading.local()
+
+
+@contextlib.contextmanager
+def draws_from(generator: torch.Generator | None):
+    """Within the block, this thread's rollout draws (dropout masks, sampled actions) come from
+    ``generator`` (on the tensors' device; None: torch's global generator)."""
+    previous = getattr(_thread, "generator", None)
+    _thread.generator = generator
+    try:
+        yield generator
+    finally:
+        _thread.generator = previous
+
+
+def draw_generator() -> torch.Generator | None:
+    """The generator of this thread's enclosing :func:`draws_from` block (None: the global one)."""
+    return getattr(_thread, "generator", None)
 
 
 class Rows:
@@ -49,11 +76,11 @@ def keep_mask_(out: torch.Tensor, p: float) -> torch.Tensor:
     Drawn with ``torch.rand``'s uniform numbers (entry kept where the number is >= p): the
     distribution ``torch.dropout`` draws with its Bernoulli sampler, which on the CPU is 3-4x slower
     (a fifth of the instruction encoder's forward pass). p >= 1 drops everything, as
-    ``torch.dropout`` (no 0 * inf).
+    ``torch.dropout`` (no 0 * inf). The numbers come from :func:`draw_generator`.
     """
     if p >= 1.0:
         return out.zero_()
-    return out.uniform_().ge_(p).mul_(1.0 / (1.0 - p))
+    return out.uniform_(generator=draw_generator()).ge_(p).mul_(1.0 / (1.0 - p))
 
 
 def keep_mask(shape: tuple, p: float, like: torch.Tensor) -> torch.Tensor:

@@ -53,13 +53,15 @@ class StepGrads:
         """``F.linear(x, weight, bias)`` of the map ``name``; x (n, in) -> (n, out)."""
         return _StepLinear.apply(x, self.anchor, self, self.slot[name])
 
-    def attend(self, query: torch.Tensor, context_rows: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def attend(self, query: torch.Tensor, context_rows: torch.Tensor, mask: torch.Tensor | None,
+               row_scores: bool = True) -> torch.Tensor:
         """Soft-dot attention of ``query`` (n, H) over ``context_rows`` (n, L, H), the rows
-        :attr:`rows` of the context, detached; ``mask`` (n, L) True = ignore.
+        :attr:`rows` of the context, detached; ``mask`` (n, L) True = ignore; ``row_scores``: the
+        form of the logits and of their gradient (:mod:`agents.attention`).
 
         Returns the weighted context (n, H), as :class:`agents.attention.SoftDotAttention` forms it.
         """
-        return _StepAttention.apply(query, self.anchor, self, context_rows, mask, self.rows)
+        return _StepAttention.apply(query, self.anchor, self, context_rows, mask, self.rows, row_scores)
 
     def gradients(self, needs: tuple[bool, ...]) -> list[torch.Tensor | None]:
         """The gradients of (context, weight, bias, ...) from every step's saved parts."""
@@ -129,20 +131,23 @@ class _StepAttention(torch.autograd.Function):
     """Soft-dot attention over detached context rows; backward leaves the context's part behind."""
 
     @staticmethod
-    def forward(ctx, query, anchor, store: StepGrads, context_rows, mask, rows):
-        weighted, attn = SoftDotAttention.attend(query, context_rows, mask)
+    def forward(ctx, query, anchor, store: StepGrads, context_rows, mask, rows, row_scores):
+        weighted, attn = SoftDotAttention.attend(query, context_rows, mask, row_scores)
         ctx.save_for_backward(query, attn, context_rows)
-        ctx.store, ctx.rows = store, rows
+        ctx.store, ctx.rows, ctx.row_scores = store, rows, row_scores
         return weighted
 
     @staticmethod
     def backward(ctx, grad):
         query, attn, context_rows = ctx.saved_tensors
-        d_attn = torch.bmm(context_rows, grad.unsqueeze(2)).squeeze(2)
+        if ctx.row_scores:  # the gradient's dot products with each context row, in the logits' form
+            d_attn = torch.bmm(grad.unsqueeze(1), context_rows.transpose(1, 2)).squeeze(1)
+        else:
+            d_attn = torch.bmm(context_rows, grad.unsqueeze(2)).squeeze(2)
         d_logits = attn * (d_attn - (d_attn * attn).sum(1, keepdim=True))  # softmax; masked entries: attn 0
         ctx.store.context_parts.append((ctx.rows, attn, grad, d_logits, query))
         grad_query = torch.bmm(d_logits.unsqueeze(1), context_rows).squeeze(1)
-        return grad_query, grad.new_zeros(()), None, None, None, None
+        return grad_query, grad.new_zeros(()), None, None, None, None, None
 
 
 def linear_params(module: nn.Linear) -> tuple[torch.Tensor, torch.Tensor | None]:

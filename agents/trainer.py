@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from .config import TrainConfig
 from .follower import Follower, FollowerConfig
 from .grad_clip import clip_each
 from .rollout import Speedups, greedy_trajectories, rollout
+from .rows import draws_from
 from .sampler import EpisodeSampler
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,35 @@ def pick_device(name: str) -> torch.device:
 def default_run_dir(cfg: TrainConfig) -> Path:
     feats = Path(cfg.features).stem if cfg.features else "none"
     return Path("runs") / run_name(cfg.mode, feats, cfg.seed)
+
+
+def run_side_by_side(first, second, threads: int):
+    """``(first(), second())``, run at the same time: ``second`` on a new thread, ``first`` on this
+    one, torch's intra-op threads set to ``threads`` while both run (each thread then uses that
+    many; a thread's count is fixed when it first computes, so the new thread gets it) and restored
+    after. An exception in either is raised after both have finished."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = second()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller below
+            box["error"] = e
+
+    worker = threading.Thread(target=target, name="rollout", daemon=True)
+    try:
+        worker.start()
+        try:
+            out = first()
+        finally:
+            worker.join()
+    finally:
+        torch.set_num_threads(before)
+    if "error" in box:
+        raise box["error"]
+    return out, box["value"]
 
 
 def rl_parts(result) -> dict:
@@ -123,6 +154,8 @@ class Trainer:
         # how rollouts are computed: the switches that pay on this device (benches switch them off for their baseline)
         self.speedups = Speedups.for_device(self.device)
         self.last_rollouts: dict = {"il": None, "rl": None}  # RolloutResults of the last follower step
+        self._second_navs: dict = {}  # id(nav) -> (nav, the NavBatch its A2C batches run on)
+        self.side_by_side = False  # whether the last IL + A2C step ran its two rollouts on two threads
         self.iteration = 0
         self.history: list[dict] = []
         self.best: dict[str, dict] = {}
@@ -166,24 +199,34 @@ class Trainer:
         (``loss_ml``, ``loss_rl``) and RL statistics; the :class:`agents.rollout.RolloutResult` of
         each rollout stays in ``self.last_rollouts`` (``"il"``, ``"rl"``; the same result twice for
         sampled IL + A2C).
+
+        With teacher-forced IL and an A2C batch (``rl_episodes``), each rollout draws from a
+        generator of its own (:meth:`rollout_generators`) and the A2C batch runs on
+        :meth:`second_nav` of ``nav``, as in :meth:`backward_step`, which gives the same numbers.
         """
         cfg = self.cfg
         bank = self.bank if bank is None else bank
         rl_on = cfg.feedback == "sample"
+        if self.separate_rl_batch:
+            if rl_episodes is None:
+                raise ValueError("teacher-forced IL + A2C rolls A2C out on a batch of its own: pass rl_episodes")
+            g_il, g_rl = self.rollout_generators()
+            with draws_from(g_il):
+                out = self.il_step(nav, il_episodes, ml_weight, env_mask, bank)
+            with draws_from(g_rl):
+                out.update(self.rl_step(self.second_nav(nav), rl_episodes, env_mask, bank))
+            return out
         if cfg.il_feedback == "sample":
             nav.reset_envs(np.arange(len(il_episodes)), il_episodes)
             r = rollout(self.follower, bank, nav, "sample", il=True, rl=rl_on, env_mask=env_mask,
                         gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, label_smoothing=cfg.label_smoothing,
-                        **vars(self.speedups))
+                        **self.speedups.rollout_switches())
             out = {"loss_ml": r.loss_il * ml_weight, "loss_rl": torch.zeros((), device=self.device)}
             if rl_on:
                 out.update(rl_parts(r))
             self.last_rollouts = {"il": r, "rl": r if rl_on else None}
             return out
-        out = self.il_step(nav, il_episodes, ml_weight, env_mask, bank)
-        if rl_on:
-            out.update(self.rl_step(nav, rl_episodes, env_mask, bank))
-        return out
+        return self.il_step(nav, il_episodes, ml_weight, env_mask, bank)
 
     @property
     def separate_rl_batch(self) -> bool:
@@ -195,22 +238,41 @@ class Trainer:
         """The teacher-forced IL rollout of ``episodes`` (``nav`` is reset to them): ``{"loss_ml":
         IL loss * ml_weight, "loss_rl": 0}``; the result is ``self.last_rollouts["il"]`` (``"rl"`` None)."""
         bank = self.bank if bank is None else bank
-        nav.reset_envs(np.arange(len(episodes)), episodes)
-        il = rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask,
-                     label_smoothing=self.cfg.label_smoothing, **vars(self.speedups))
+        il = self._il_rollout(nav, episodes, env_mask, bank)
         self.last_rollouts = {"il": il, "rl": None}
         return {"loss_ml": il.loss_il * ml_weight, "loss_rl": torch.zeros((), device=self.device)}
+
+    def _il_rollout(self, nav: NavBatch, episodes: np.ndarray, env_mask, bank: FeatureBank):
+        nav.reset_envs(np.arange(len(episodes)), episodes)
+        return rollout(self.follower, bank, nav, "teacher", il=True, env_mask=env_mask,
+                       label_smoothing=self.cfg.label_smoothing, **self.speedups.rollout_switches())
 
     def rl_step(self, nav: NavBatch, episodes: np.ndarray, env_mask=None, bank: FeatureBank | None = None) -> dict:
         """The sampled A2C rollout of ``episodes`` (``nav`` is reset to them): ``{"loss_rl": ...}`` and
         its statistics; the result is ``self.last_rollouts["rl"]``."""
-        cfg = self.cfg
-        bank = self.bank if bank is None else bank
-        nav.reset_envs(np.arange(len(episodes)), episodes)
-        rl = rollout(self.follower, bank, nav, "sample", rl=True, env_mask=env_mask,
-                     gamma=cfg.gamma, entropy_coef=cfg.entropy_coef, **vars(self.speedups))
+        rl = self._rl_rollout(nav, episodes, env_mask, self.bank if bank is None else bank)
         self.last_rollouts["rl"] = rl
         return rl_parts(rl)
+
+    def _rl_rollout(self, nav: NavBatch, episodes: np.ndarray, env_mask, bank: FeatureBank):
+        nav.reset_envs(np.arange(len(episodes)), episodes)
+        return rollout(self.follower, bank, nav, "sample", rl=True, env_mask=env_mask,
+                       gamma=self.cfg.gamma, entropy_coef=self.cfg.entropy_coef, **self.speedups.rollout_switches())
+
+    def rollout_generators(self) -> tuple[torch.Generator, torch.Generator]:
+        """Two generators on the device for an iteration's IL and A2C rollouts, seeded with two
+        numbers drawn from torch's global generator (so a run, and its resume, stays reproducible
+        from the global random state)."""
+        seeds = torch.randint(0, 2 ** 62, (2,)).tolist()
+        return tuple(torch.Generator(device=self.device).manual_seed(s) for s in seeds)
+
+    def second_nav(self, nav: NavBatch) -> NavBatch:
+        """A second :class:`NavBatch` over ``nav``'s world and batch size (made once), for the A2C
+        batch that runs beside ``nav``'s IL batch."""
+        key = id(nav)
+        if key not in self._second_navs:
+            self._second_navs[key] = (nav, NavBatch(nav.world, nav.B))  # holding nav keeps its id unique
+        return self._second_navs[key][1]
 
     def real_env_mask(self, batch_size: int):
         """(B, D) environmental-dropout mask for a batch of real episodes (``follower_env_dropout``), or None."""
@@ -239,10 +301,43 @@ class Trainer:
 
     def backward_step(self, nav: NavBatch, il_episodes: np.ndarray, rl_episodes, ml_weight: float,
                       env_mask=None) -> dict:
-        """:meth:`follower_step` on the given episodes, then accumulate its losses' gradients; returns its loss tensors."""
-        parts = self.follower_step(nav, il_episodes, rl_episodes, ml_weight, env_mask=env_mask)
-        (parts["loss_ml"] + parts["loss_rl"]).backward()
-        return parts
+        """:meth:`follower_step` on the given episodes, then accumulate its losses' gradients; returns its loss tensors.
+
+        Teacher-forced IL with an A2C batch (EnvDrop's iteration): each rollout and its backward
+        run on their own generator (:meth:`rollout_generators`) and :class:`NavBatch`, on two
+        threads at once with the ``concurrent_rollouts`` switch and two or more torch threads
+        (each gets half of them), else one after the other; the gradients are the sum of the two
+        losses' gradients either way (one contribution each per parameter, so the same numbers).
+        """
+        if not self.separate_rl_batch:
+            parts = self.follower_step(nav, il_episodes, rl_episodes, ml_weight, env_mask=env_mask)
+            (parts["loss_ml"] + parts["loss_rl"]).backward()
+            return parts
+        if rl_episodes is None:
+            raise ValueError("teacher-forced IL + A2C rolls A2C out on a batch of its own: pass rl_episodes")
+        g_il, g_rl = self.rollout_generators()
+        rl_nav = self.second_nav(nav)
+
+        def il_part():
+            with draws_from(g_il):
+                result = self._il_rollout(nav, il_episodes, env_mask, self.bank)
+            (result.loss_il * ml_weight).backward()
+            return result
+
+        def rl_part():
+            with draws_from(g_rl):
+                result = self._rl_rollout(rl_nav, rl_episodes, env_mask, self.bank)
+            result.loss_rl.backward()
+            return result
+
+        threads = torch.get_num_threads()
+        self.side_by_side = self.speedups.concurrent_rollouts and threads >= 2
+        if self.side_by_side:
+            il, rl = run_side_by_side(il_part, rl_part, threads // 2)
+        else:
+            il, rl = il_part(), rl_part()
+        self.last_rollouts = {"il": il, "rl": rl}
+        return {"loss_ml": il.loss_il.detach() * ml_weight, **rl_parts(rl)}
 
     def backward_real_batch(self) -> dict:
         """:meth:`backward_batch` on the next batch of real training episodes (``ml_weight``,

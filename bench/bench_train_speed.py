@@ -9,10 +9,13 @@ default, with which the original's figure was measured; ``--threads 1`` is the t
 * ours: :class:`agents.trainer.Trainer` with the :class:`agents.rollout.Speedups` it uses on the
   device (:meth:`~agents.rollout.Speedups.for_device`): on the CPU every switch on (only the rows of
   running episodes computed, the encoder's packed steps split once, the instruction context
-  row-major, the decoder's weight gradients formed once); on CUDA only the rows of running episodes;
+  row-major, the decoder's weight gradients formed once, the attention logits as a row times the
+  context's transpose, the IL and A2C batches rolled out side by side on two threads, each with
+  half of torch's threads); on CUDA only the rows of running episodes;
 * in-run baseline: the same trainer with every switch off, i.e. every row of the batch computed
   until the last episode ends, per-step weight gradients, ``nn.LSTM`` and ``pad_packed_sequence``,
-  as the original EnvDrop computes (and as this toolkit did before).
+  the logits as ``bmm(context, query column)``, the IL and A2C batches one after the other, as
+  the original EnvDrop computes (and as this toolkit did before).
 
 Both sides start each round from one snapshot (weights, RMSprop state, episode sampler, random
 state), so they train on the same batches with the same dropout masks and sampled actions; the

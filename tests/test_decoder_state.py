@@ -86,7 +86,7 @@ def test_teacher_rollout_feeds_the_attended_state_to_the_next_step(trainer, spee
     with torch.no_grad():
         want, _, _ = envdrop_loop(trainer, "teacher", 35)
         trainer.nav.reset_envs(np.arange(B), np.arange(B))
-        got = rollout(trainer.follower, trainer.bank, trainer.nav, "teacher", il=True, **vars(speedups))
+        got = rollout(trainer.follower, trainer.bank, trainer.nav, "teacher", il=True, **speedups.rollout_switches())
     torch.testing.assert_close(got.loss_il, want, rtol=1e-5, atol=1e-6)
 
 
@@ -97,7 +97,7 @@ def test_a2c_bootstraps_a_cut_episode_from_the_state_it_reached(trainer, speedup
         assert not ended.all()  # some episodes are cut at the limit, so the bootstrap counts
         trainer.nav.reset_envs(np.arange(B), np.arange(B))
         got = rollout(trainer.follower, trainer.bank, trainer.nav, "sample", il=True, rl=True, max_steps=2,
-                      generator=torch.Generator().manual_seed(4), **vars(speedups))
+                      generator=torch.Generator().manual_seed(4), **speedups.rollout_switches())
     np.testing.assert_array_equal(got.stopped, ended)
     torch.testing.assert_close(got.loss_il, want_il, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(got.loss_rl, want_rl, rtol=1e-5, atol=1e-6)

@@ -26,8 +26,11 @@ def trainer(tmp_path_factory):
     return Trainer(cfg)
 
 
-def one_iteration(trainer: Trainer, speedups: Speedups, snap, env_mask=None) -> dict:
-    """IL batch + A2C batch from the snapshot ``snap``: losses, per-episode losses, grads, paths, RNG."""
+def one_iteration(trainer: Trainer, speedups: Speedups, snap, env_mask=None, threads: int = 2) -> dict:
+    """IL batch + A2C batch from the snapshot ``snap``, as the trainer's iteration forms them
+    (:meth:`Trainer.backward_step`, with ``threads`` torch threads: two or more let
+    ``concurrent_rollouts`` run the batches side by side): losses, per-episode losses, grads,
+    paths, RNG."""
     weights, rng = snap
     trainer.follower.load_state_dict(weights)
     torch.set_rng_state(rng)
@@ -35,13 +38,18 @@ def one_iteration(trainer: Trainer, speedups: Speedups, snap, env_mask=None) -> 
     trainer.follower.train()
     trainer.follower.zero_grad(set_to_none=True)
     episodes = np.arange(9)
-    out = trainer.follower_step(trainer.nav, episodes, episodes[::-1].copy(), 1.0, env_mask=env_mask)
-    (out["loss_ml"] + out["loss_rl"]).backward()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = trainer.backward_step(trainer.nav, episodes, episodes[::-1].copy(), 1.0, env_mask=env_mask)
+    finally:
+        torch.set_num_threads(before)
     il, rl = trainer.last_rollouts["il"], trainer.last_rollouts["rl"]
+    navs = [trainer.nav] + ([trainer.second_nav(trainer.nav)] if trainer.separate_rl_batch else [])
     return {"losses": {k: float(v.detach()) for k, v in out.items()}, "row_steps": (il.row_steps, rl.row_steps),
             "episodes": {"il": il.episode_losses["il"], "rl": rl.episode_losses["rl"]},
             "grads": {k: p.grad.clone() for k, p in trainer.follower.named_parameters() if p.grad is not None},
-            "paths": [trainer.nav.trajectory(b) for b in range(9)], "rng": torch.get_rng_state()}
+            "paths": [nav.trajectory(b) for nav in navs for b in range(9)], "rng": torch.get_rng_state()}
 
 
 def assert_same(a: dict, b: dict) -> None:
@@ -52,7 +60,7 @@ def assert_same(a: dict, b: dict) -> None:
     assert a["losses"] == pytest.approx(b["losses"], rel=1e-5, abs=1e-6)
     assert a["grads"].keys() == b["grads"].keys()
     for k in a["grads"]:
-        torch.testing.assert_close(a["grads"][k], b["grads"][k], rtol=1e-4, atol=1e-6, msg=k)
+        torch.testing.assert_close(a["grads"][k], b["grads"][k], rtol=1e-4, atol=1e-5, msg=lambda m: k + ": " + m)
 
 
 @pytest.mark.parametrize("switch", [f.name for f in dataclasses.fields(Speedups)])
@@ -63,6 +71,7 @@ def test_each_speedup_gives_the_same_losses_and_gradients(trainer, switch):
     on = one_iteration(trainer, dataclasses.replace(Speedups.none(), **{switch: True}), snap)
     if switch == "active_rows":  # episodes ended at different steps, so rows were left out
         assert on["row_steps"][0] < off["row_steps"][0] and on["row_steps"][1] < off["row_steps"][1]
+    assert trainer.side_by_side == (switch == "concurrent_rollouts")  # the last call: `on`
     assert_same(on, off)
     assert off["losses"]["loss_rl"] != 0.0 and off["episodes"]["rl"].abs().min() > 0  # A2C on every episode
 
@@ -71,6 +80,33 @@ def test_all_speedups_together_give_the_same_iteration(trainer):
     torch.manual_seed(12)
     snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
     assert_same(one_iteration(trainer, Speedups(), snap), one_iteration(trainer, Speedups.none(), snap))
+
+
+def test_concurrent_rollouts_need_two_threads_and_give_the_same_iteration_on_one(trainer):
+    """With one torch thread the two batches run one after the other (the thread budget holds),
+    with the numbers of the side-by-side run."""
+    torch.manual_seed(16)
+    snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
+    one = one_iteration(trainer, Speedups(), snap, threads=1)
+    assert not trainer.side_by_side
+    two = one_iteration(trainer, Speedups(), snap, threads=2)
+    assert trainer.side_by_side
+    assert_same(one, two)
+
+
+def test_an_error_in_the_side_by_side_rollout_reaches_the_caller_and_restores_the_threads():
+    from agents.trainer import run_side_by_side
+
+    before = torch.get_num_threads()
+
+    def fails():
+        raise KeyError("a2c")
+
+    with pytest.raises(KeyError, match="a2c"):
+        run_side_by_side(lambda: torch.get_num_threads(), fails, 1)
+    assert torch.get_num_threads() == before
+    assert run_side_by_side(torch.get_num_threads, torch.get_num_threads, 1) == (1, 1)
+    assert torch.get_num_threads() == before
 
 
 def test_each_device_gets_its_switches_and_the_cuda_set_computes_the_same(trainer, tmp_path):
@@ -158,8 +194,10 @@ def test_pad_packed_equals_pad_packed_sequence_values_layout_and_gradient(enforc
     assert torch.equal(ga, gb)
 
 
-def test_step_grads_give_autograds_weight_and_context_gradients():
-    """Deferred gradients of linear maps and context attention over steps with shrinking rows."""
+@pytest.mark.parametrize("row_scores", [False, True])
+def test_step_grads_give_autograds_weight_and_context_gradients(row_scores):
+    """Deferred gradients of linear maps and context attention over steps with shrinking rows,
+    against autograd through the original's attention (logits as context times query column)."""
     from agents.attention import SoftDotAttention
     from agents.step_grads import StepGrads
 
@@ -180,10 +218,10 @@ def test_step_grads_give_autograds_weight_and_context_gradients():
         for rows in held_per_step:
             q = lin(h[rows]) if grads is None else grads.linear("lin", h[rows])
             if grads is None:
-                w, _ = SoftDotAttention.attend(q, ctx[rows], mask[rows])
+                w, _ = SoftDotAttention.attend(q, ctx[rows], mask[rows], row_scores=False)
             else:
                 grads.rows = rows
-                w = grads.attend(q, ctx.detach()[rows], mask[rows])
+                w = grads.attend(q, ctx.detach()[rows], mask[rows], row_scores)
             loss = loss + (w * torch.arange(1.0, H + 1)).pow(2).sum()
             h = h.clone()
             h[rows] = torch.tanh(w)
