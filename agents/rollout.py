@@ -130,7 +130,8 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
         rl: accumulate the A2C loss (needs ``feedback="sample"`` to be on-policy).
         env_mask: (B, D) environmental-dropout mask, or None.
         generator: torch generator for sampling (default: the thread's :func:`agents.rows.draws_from`
-            generator, else the global one; dropout masks always come from the latter).
+            generator, else the global one); the dropout masks come from that default, never from
+            this argument.
         active_rows: compute each step for the episodes still running only (False: every row
             until the last episode ends, as the original EnvDrop). The losses, gradients and
             sampled actions are the same either way (to float rounding): every random draw is
