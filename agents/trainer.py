@@ -201,21 +201,14 @@ class Trainer:
         sampled IL + A2C).
 
         With teacher-forced IL and an A2C batch (``rl_episodes``), each rollout draws from a
-        generator of its own (:meth:`rollout_generators`) and the A2C batch runs on
-        :meth:`second_nav` of ``nav``, as in :meth:`backward_step`, which gives the same numbers.
+        generator of its own and the A2C batch runs on :meth:`second_nav` of ``nav``
+        (:meth:`_il_and_rl`, which :meth:`backward_step` shares), one after the other.
         """
         cfg = self.cfg
         bank = self.bank if bank is None else bank
         rl_on = cfg.feedback == "sample"
         if self.separate_rl_batch:
-            if rl_episodes is None:
-                raise ValueError("teacher-forced IL + A2C rolls A2C out on a batch of its own: pass rl_episodes")
-            g_il, g_rl = self.rollout_generators()
-            with draws_from(g_il):
-                out = self.il_step(nav, il_episodes, ml_weight, env_mask, bank)
-            with draws_from(g_rl):
-                out.update(self.rl_step(self.second_nav(nav), rl_episodes, env_mask, bank))
-            return out
+            return self._il_and_rl(nav, il_episodes, rl_episodes, ml_weight, env_mask, bank, backward=False)
         if cfg.il_feedback == "sample":
             nav.reset_envs(np.arange(len(il_episodes)), il_episodes)
             r = rollout(self.follower, bank, nav, "sample", il=True, rl=rl_on, env_mask=env_mask,
@@ -309,10 +302,20 @@ class Trainer:
         (each gets half of them), else one after the other; the gradients are the sum of the two
         losses' gradients either way (one contribution each per parameter, so the same numbers).
         """
-        if not self.separate_rl_batch:
-            parts = self.follower_step(nav, il_episodes, rl_episodes, ml_weight, env_mask=env_mask)
-            (parts["loss_ml"] + parts["loss_rl"]).backward()
-            return parts
+        if self.separate_rl_batch:
+            return self._il_and_rl(nav, il_episodes, rl_episodes, ml_weight, env_mask, self.bank, backward=True)
+        parts = self.follower_step(nav, il_episodes, rl_episodes, ml_weight, env_mask=env_mask)
+        (parts["loss_ml"] + parts["loss_rl"]).backward()
+        return parts
+
+    def _il_and_rl(self, nav: NavBatch, il_episodes: np.ndarray, rl_episodes, ml_weight: float, env_mask,
+                   bank: FeatureBank, backward: bool) -> dict:
+        """EnvDrop's iteration: teacher-forced IL on ``il_episodes`` (on ``nav``) and A2C on
+        ``rl_episodes`` (on :meth:`second_nav` of ``nav``), each rollout drawing from a generator of
+        its own (:meth:`rollout_generators`). With ``backward`` each rollout's loss is
+        back-propagated right after it, and the two run side by side (:func:`run_side_by_side`)
+        with the ``concurrent_rollouts`` switch and two or more torch threads; else one after the
+        other. Returns the loss tensors and RL statistics (``loss_ml`` detached after its backward)."""
         if rl_episodes is None:
             raise ValueError("teacher-forced IL + A2C rolls A2C out on a batch of its own: pass rl_episodes")
         g_il, g_rl = self.rollout_generators()
@@ -320,24 +323,27 @@ class Trainer:
 
         def il_part():
             with draws_from(g_il):
-                result = self._il_rollout(nav, il_episodes, env_mask, self.bank)
-            (result.loss_il * ml_weight).backward()
+                result = self._il_rollout(nav, il_episodes, env_mask, bank)
+            if backward:
+                (result.loss_il * ml_weight).backward()
             return result
 
         def rl_part():
             with draws_from(g_rl):
-                result = self._rl_rollout(rl_nav, rl_episodes, env_mask, self.bank)
-            result.loss_rl.backward()
+                result = self._rl_rollout(rl_nav, rl_episodes, env_mask, bank)
+            if backward:
+                result.loss_rl.backward()
             return result
 
         threads = torch.get_num_threads()
-        self.side_by_side = self.speedups.concurrent_rollouts and threads >= 2
+        self.side_by_side = backward and self.speedups.concurrent_rollouts and threads >= 2
         if self.side_by_side:
             il, rl = run_side_by_side(il_part, rl_part, threads // 2)
         else:
             il, rl = il_part(), rl_part()
         self.last_rollouts = {"il": il, "rl": rl}
-        return {"loss_ml": il.loss_il.detach() * ml_weight, **rl_parts(rl)}
+        loss_ml = il.loss_il * ml_weight
+        return {"loss_ml": loss_ml.detach() if backward else loss_ml, **rl_parts(rl)}
 
     def backward_real_batch(self) -> dict:
         """:meth:`backward_batch` on the next batch of real training episodes (``ml_weight``,
