@@ -27,7 +27,9 @@ class StepInputs:
 
     Attributes:
         views: (B, 36, D+128) float32 panoramic features, visual part first.
-        candidates: (B, K+1, D+128) float32; slot K is STOP (all zeros).
+        candidates: (B, K+1, D+128) float32; slot K is STOP (all zeros). With the look-ahead
+            (``step_inputs(..., lookahead=True)``): (B, K+1, 2D+128), the candidate's view, then
+            the view one step ahead, then the angles.
         candidate_mask: (B, K+1) bool, True where the slot is padding.
         action_angles: (B, 128) float32 angle feature of the agent's heading/elevation.
         candidate_distances: (B, K+1) float32 metres to each candidate (MatterSim's
@@ -61,8 +63,15 @@ class FeatureBank:
         """D + 128."""
         return self.dim + ANGLE_FEATURE_SIZE
 
-    def step_inputs(self, obs: dict, env_mask: torch.Tensor | None = None, rows: np.ndarray | None = None) -> StepInputs:
+    def step_inputs(self, obs: dict, env_mask: torch.Tensor | None = None, rows: np.ndarray | None = None,
+                    lookahead: bool = False) -> StepInputs:
         """Gather the step tensors of an index-mode observation dict (arrays with leading B).
+
+        ``lookahead``: each candidate's visual part is followed by the view one step ahead: the
+        feature of the candidate's viewpoint (``obs["candidate_feature_rows"]``) in the view the
+        agent faces on arriving there: the candidate's own view index (a move keeps the heading
+        and elevation of the view the candidate is seen in, as :meth:`envs.batch.NavBatch.step`).
+        No features (D = 0): nothing is added.
 
         ``env_mask``: optional (B, D) environmental-dropout mask multiplied into every visual
         feature (views and candidates) of each environment.
@@ -89,6 +98,12 @@ class FeatureBank:
                 vis = vis * env_mask[:, None, :]
             cand_vis = torch.gather(vis, 1, point.clamp(min=0)[:, :, None].expand(B, K, self.dim))
             cand_vis = cand_vis * valid[:, :, None]
+            if lookahead:
+                ahead_rows = torch.as_tensor(take("candidate_feature_rows"), device=dev)  # (B, K), -1 padding
+                ahead = self.features[ahead_rows.clamp(min=0), point.clamp(min=0)]  # (B, K, D)
+                if env_mask is not None:
+                    ahead = ahead * env_mask[:, None, :]
+                cand_vis = torch.cat([cand_vis, ahead * (ahead_rows >= 0)[:, :, None]], dim=2)
             views = torch.cat([vis, view_ang], dim=2)
             cands = torch.cat([cand_vis, cand_ang], dim=2)
         else:

@@ -38,6 +38,7 @@ MODE_ONLY = {
     "speaker_feature_dropout": ("speaker", "bt"),
     "max_decode_length": ("speaker", "bt"),
     "weight_decay": ("follower", "bt"), "label_smoothing": ("follower", "bt"), "candidate_distance": ("follower", "bt"),
+    "candidate_lookahead": ("follower", "bt"),
 }
 
 
@@ -71,6 +72,7 @@ class TrainConfig:
     sub_out: str = field(default="tanh", metadata={"help": "the follower decoder's first state: tanh of the bridged final encoder states, or of the bridged element-wise max of the encoder's outputs (EnvDrop's --subout; the EnvDrop and CLIP-ViL run scripts pass max)", "choices": ("tanh", "max")})
     angle_harmonics: int = field(default=1, metadata={"help": "heading harmonics K in the angle channels the follower's decoder and a new speaker's encoder read (views, candidates, actions): [sin kh, cos kh for k = 1..K, sin e, cos e] tiled to 128, so a candidate's score can prefer a band of headings (1: EnvDrop's [sin h, cos h, sin e, cos e] * 32; the feature store is unchanged; a loaded speaker keeps its own)"})
     candidate_distance: bool = field(default=False, metadata={"help": "the follower's candidate angle channels also carry each candidate's distance (MatterSim's rel_distance, metres / 3), so a far candidate can be told from a near one in the same direction (default off: EnvDrop's channels carry no distance)"})
+    candidate_lookahead: bool = field(default=False, metadata={"help": "each of the follower's candidates also carries the view one step ahead (the candidate viewpoint's feature in the view the agent faces on arriving), so a doorway can be told by the room beyond it (default off: EnvDrop's candidates carry the view from where the agent stands only)"})
     speaker_dropout: float = field(default=0.6, metadata={"help": "dropout of the speaker"})
     env_dropout: float = field(default=0.4, metadata={"help": "environmental dropout rate during back-translation"})
     speaker_feature_dropout: float = field(default=0.3, metadata={"help": "speaker feature dropout when training, element-wise on the visual channels of views and actions (EnvDrop's drop3 at featdropout 0.3)"})

@@ -57,6 +57,20 @@ class FollowerConfig(ArchitectureConfig):
     #: the candidates' angle channels also carry their distance (:mod:`agents.angle_encoding`;
     #: False: EnvDrop's, which carry none)
     candidate_distance: bool = False
+    #: each candidate also carries the view one step ahead: the feature of the candidate's
+    #: viewpoint in the view the agent faces on arriving (:meth:`agents.bank.FeatureBank.step_inputs`;
+    #: False: EnvDrop's candidates, the view from where the agent stands only)
+    candidate_lookahead: bool = False
+
+    @property
+    def candidate_visual_dim(self) -> int:
+        """Visual channels of a candidate: D, or 2D with the look-ahead view after the candidate's own."""
+        return self.feature_dim * (2 if self.candidate_lookahead else 1)
+
+    @property
+    def candidate_size(self) -> int:
+        """Channels of a candidate: its visual part, then the 128 angle channels."""
+        return self.candidate_visual_dim + ANGLE_FEATURE_SIZE
 
 
 SUB_OUTS = ("tanh", "max")
@@ -123,7 +137,7 @@ class AttnDecoder(nn.Module):
         self.lstm = nn.LSTMCell(cfg.action_embedding + cfg.feature_size, cfg.hidden)
         self.feat_attention = SoftDotAttention(cfg.hidden, cfg.feature_size, output_tilde=False)
         self.instr_attention = SoftDotAttention(cfg.hidden, cfg.hidden)
-        self.candidate_attention = SoftDotAttention(cfg.hidden, cfg.feature_size, output_tilde=False)
+        self.candidate_attention = SoftDotAttention(cfg.hidden, cfg.candidate_size, output_tilde=False)
 
     def step_linears(self) -> dict:
         """name -> (weight, bias) of every linear map a step applies (for :class:`StepGrads`)."""
@@ -136,7 +150,8 @@ class AttnDecoder(nn.Module):
     def forward(self, action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows: Rows | None = None,
                 grads: StepGrads | None = None, candidate_distances: torch.Tensor | None = None,
                 row_scores: bool = True):
-        """Shapes: action_angles (B, 128), views (B, 36, F), candidates (B, K+1, F), candidate_mask
+        """Shapes: action_angles (B, 128), views (B, 36, F), candidates (B, K+1, F') (F' = F, or F + D
+        with ``candidate_lookahead``: :attr:`FollowerConfig.candidate_size`), candidate_mask
         (B, K+1) bool, h/c (B, 512), ctx (B, L, 512), ctx_mask (B, L) bool.
 
         ``h`` is the previous step's ``h_tilde`` (the encoder's bridged state at the first step),
@@ -160,7 +175,7 @@ class AttnDecoder(nn.Module):
         views = harmonic_angles(views, self.cfg.feature_dim, self.cfg.angle_harmonics)
         if self.cfg.candidate_distance and candidate_distances is None:
             raise ValueError("this follower reads candidate distances (candidate_distance=True): pass candidate_distances")
-        candidates = harmonic_angles(candidates, self.cfg.feature_dim, self.cfg.angle_harmonics,
+        candidates = harmonic_angles(candidates, self.cfg.candidate_visual_dim, self.cfg.angle_harmonics,
                                      candidate_distances if self.cfg.candidate_distance else None)
         if grads is not None:
             return self._deferred_step(action_angles, views, candidates, candidate_mask, h, c, ctx, ctx_mask, rows, grads,
@@ -168,7 +183,7 @@ class AttnDecoder(nn.Module):
         dim = self.cfg.feature_dim
         act = dropout(self.action_embedding(action_angles), self.drop, rows)
         views = drop_visual(views, self.feat_drop, dim, rows)
-        candidates = drop_visual(candidates, self.feat_drop, dim, rows)
+        candidates = drop_visual(candidates, self.feat_drop, self.cfg.candidate_visual_dim, rows)
         attended, _ = self.feat_attention(dropout(h, self.drop, rows), views, row_scores=row_scores)
         h1, c1 = self.lstm(torch.cat([act, attended], dim=1), (h, c))
         h_tilde, _ = self.instr_attention(dropout(h1, self.drop, rows), ctx, ctx_mask, row_scores)
@@ -182,7 +197,7 @@ class AttnDecoder(nn.Module):
         dim = self.cfg.feature_dim
         act = dropout(torch.tanh(grads.linear("action", action_angles)), self.drop, rows)
         views = drop_visual(views, self.feat_drop, dim, rows)
-        candidates = drop_visual(candidates, self.feat_drop, dim, rows)
+        candidates = drop_visual(candidates, self.feat_drop, self.cfg.candidate_visual_dim, rows)
         query = grads.linear("feat_in", dropout(h, self.drop, rows))
         attended, _ = self.feat_attention.attend(query, views, row_scores=row_scores)
         gates = grads.linear("lstm_ih", torch.cat([act, attended], dim=1)) + grads.linear("lstm_hh", h)

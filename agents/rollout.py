@@ -173,7 +173,8 @@ def rollout(model: Follower, bank: FeatureBank, nav: NavBatch, feedback: str, *,
                 grads.rows = torch.as_tensor(live, device=dev)
         rows = Rows.of(np.flatnonzero(~ended[live]), len(live), dev)  # the held rows still running
         row_steps += len(live)
-        inp = bank.step_inputs(obs, env_mask, None if len(live) == B else live)
+        inp = bank.step_inputs(obs, env_mask, None if len(live) == B else live,
+                               model.decoder.cfg.candidate_lookahead)
         h, c, logits, h_tilde = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
                                               h_tilde, c, ctx, ctx_mask, rows, grads, inp.candidate_distances,
                                               row_scores)
@@ -269,7 +270,8 @@ def bootstrap_state(model: Follower, bank: FeatureBank, obs: dict, env_mask, h_t
     if active_rows:
         live, (h_tilde, c, ctx, ctx_mask) = running_rows(live, ended, h_tilde, c, ctx, ctx_mask)
     rows = Rows.of(np.flatnonzero(~ended[live]), len(live), h_tilde.device)
-    inp = bank.step_inputs(obs, env_mask, None if len(live) == len(ended) else live)
+    inp = bank.step_inputs(obs, env_mask, None if len(live) == len(ended) else live,
+                           model.decoder.cfg.candidate_lookahead)
     last_h, _, _, _ = model.decoder(inp.action_angles, inp.views, inp.candidates, inp.candidate_mask,
                                     h_tilde, c, ctx, ctx_mask, rows, candidate_distances=inp.candidate_distances,
                                     row_scores=row_scores)

@@ -140,7 +140,8 @@ class Trainer:
             vocab_size=self.train_world.vocab_size, feature_dim=self.bank.dim, padding_idx=int(self.tokenizer.pad_id),
             word_embedding=cfg.word_embedding, hidden=cfg.hidden, action_embedding=cfg.action_embedding,
             dropout=cfg.dropout, feature_dropout=cfg.feature_dropout, sub_out=cfg.sub_out,
-            angle_harmonics=cfg.angle_harmonics, candidate_distance=cfg.candidate_distance)).to(self.device)
+            angle_harmonics=cfg.angle_harmonics, candidate_distance=cfg.candidate_distance,
+            candidate_lookahead=cfg.candidate_lookahead)).to(self.device)
         self.optimizer = torch.optim.RMSprop(self.follower.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         # Polyak averaging: the average is what is validated, saved as "follower" and exported.
         self.ema = (AveragedModel(self.follower, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
@@ -374,7 +375,8 @@ class Trainer:
         require_trained_follower(cfg.follower, tensors, meta)
         check_checkpoint_store(self.store, meta, cfg.follower, cfg.allow_random_features)
         defaults = {f.name: f.default for f in dataclasses.fields(FollowerConfig)}
-        for name in ("sub_out", "angle_harmonics", "candidate_distance"):  # followers saved before the field: its default
+        # followers saved before a field was added: its default
+        for name in ("sub_out", "angle_harmonics", "candidate_distance", "candidate_lookahead"):
             saved, wanted = meta["follower_config"].get(name, defaults[name]), getattr(cfg, name)
             if saved != wanted:
                 flag = "--" + name.replace("_", "-")

@@ -48,9 +48,12 @@ class LoopBank:
         self.features, self.device = features, torch.device(device)
         self.dim = int(features.shape[-1])
 
-    def step_inputs(self, obs, env_mask=None, rows=None) -> StepInputs:
+    def step_inputs(self, obs, env_mask=None, rows=None, lookahead: bool = False) -> StepInputs:
         """As :meth:`agents.bank.FeatureBank.step_inputs`: ``rows`` selects environments, ``env_mask``
-        (B, D) scales the visual features (applied on the device after the copy)."""
+        (B, D) scales the visual features (applied on the device after the copy); EnvDrop's
+        candidates only (the bench's follower has no look-ahead)."""
+        if lookahead:
+            raise ValueError("LoopBank builds EnvDrop's candidates: it has no look-ahead (--candidate-lookahead)")
         sel = np.arange(obs["candidate_point_ids"].shape[0]) if rows is None else np.asarray(rows)
         B, K = len(sel), obs["candidate_point_ids"].shape[1]
         F = self.dim + 128

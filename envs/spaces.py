@@ -30,6 +30,8 @@ def observation_space(vocab_size: int, max_len: int, feature_dim: int, max_candi
         feature_row, candidate_point_ids, candidate_angles (index mode): where to gather the visual
             features from one (rows, 36, D) tensor, and each candidate's [sin h, cos h, sin e, cos e]
             (to be tiled to 128); view angle features are ``VIEW_ANGLE_FEATURES[view_index % 12]``.
+        candidate_feature_rows (index mode): (K,) int64 feature row of each candidate's viewpoint,
+            -1 = padding (what the agent would see there: ``features[row, candidate_point_ids]``).
 
     ``feature_bounds`` are the (low, high) of the visual features (the store's min and max,
     widened to include the [-1, 1] of the angle features); ``max_candidate_distance`` (metres)
@@ -47,6 +49,7 @@ def observation_space(vocab_size: int, max_len: int, feature_dim: int, max_candi
     if feature_mode == "index":
         d["feature_row"] = spaces.Box(-1, max(num_feature_rows - 1, 0), (1,), np.int64)
         d["candidate_point_ids"] = spaces.Box(-1, 35, (K,), np.int64)
+        d["candidate_feature_rows"] = spaces.Box(-1, max(num_feature_rows - 1, 0), (K,), np.int64)
         d["candidate_angles"] = spaces.Box(-1.0, 1.0, (K, 4), np.float32)
     elif feature_mode == "numpy":
         low, high = min(feature_bounds[0], -1.0), max(feature_bounds[1], 1.0)

@@ -37,10 +37,10 @@ WORLD_FLAGS = ("--features", "synthetic_semantic", "--hidden", "128", "--word-em
                "--eval-splits", "val_unseen", "--no-progress")
 #: The follower's regularisation and inputs (both phases).
 FOLLOWER_FLAGS = ("--dropout", "0.4", "--feature-dropout", "0.5", "--ml-weight", "1.0", "--weight-decay", "1e-3",
-                  "--label-smoothing", "0.1", "--candidate-distance", "--feedback", "teacher")
+                  "--label-smoothing", "0.1", "--candidate-distance", "--candidate-lookahead", "--feedback", "teacher")
 SPEAKER_FLAGS = ("--mode", "speaker", "--speaker-lr", "4e-3", "--speaker-dropout", "0.3")
 PHASE1_FOLLOWER_FLAGS = ("--lr", "1e-3",)
-PHASE2_FLAGS = ("--lr", "5e-4", "--lr-schedule", "cosine", "--threads", "2")
+PHASE2_FLAGS = ("--lr", "1e-3", "--lr-schedule", "cosine", "--threads", "2")
 AUG_MAX_EDGES = 7  #: the synthetic world's routes have 4-7 edges
 
 

@@ -62,8 +62,9 @@ def reference_observation(world, episode: int, vp: int, view: int, mode: str) ->
     if mode == "index":
         four = np.zeros((K, 4), dtype=np.float32)
         four[:n] = np.stack([np.sin(heading), np.cos(heading), np.sin(elevation), np.cos(elevation)], -1)
+        targets = world.scan_offset[world.scan_of_global[vp]] + table.viewpoint[r]
         obs.update(feature_row=np.array([world.feature_rows[vp]]), candidate_point_ids=pad(table.point_id[r], -1),
-                   candidate_angles=four)
+                   candidate_angles=four, candidate_feature_rows=pad(world.feature_rows[targets], -1))
         return obs
     D = world.feature_dim
     feats = world.store.get(g.scan_id, g.viewpoint_ids[local]) if D else np.zeros((36, 0), np.float32)

@@ -43,7 +43,8 @@ def test_recipe_runs_three_phases_and_reports_a_table_row(tmp_path):
     params = json.loads((out / "phase2" / "params.json").read_text())
     assert Path(params["follower"]) == out / "follower" / "latest.pt"
     assert Path(params["aug_data"]) == out / "aug.json"
-    assert params["seed"] == 1 and params["candidate_distance"] and params["lr"] == float(synthetic_recipe.PHASE2_FLAGS[1])
+    assert params["seed"] == 1 and params["candidate_distance"] and params["candidate_lookahead"]
+    assert params["lr"] == float(synthetic_recipe.PHASE2_FLAGS[1])
     # the speaker wrote one instruction for each augmentation path, every path of 4-7 edges
     paths = json.loads((out / "aug_paths.json").read_text())
     aug = json.loads((out / "aug.json").read_text())
