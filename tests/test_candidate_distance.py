@@ -129,18 +129,25 @@ def test_a_saved_follower_decodes_with_its_distances(trainer, tmp_path):
                                                                                      world, 6)
 
 
-@pytest.mark.parametrize("saved", [True, False])
-def test_a_follower_is_not_warm_started_with_the_other_channels(trainer, tmp_path, saved):
+def assert_warm_start_refused(trainer: Trainer, tmp_path, field: str, saved: bool) -> None:
+    """``--follower`` from a checkpoint whose boolean ``follower_config.<field>`` is ``saved`` (False:
+    a checkpoint written before the field existed) into a run with the other setting is refused,
+    naming the file, the field and the flag to give or drop."""
     path = tmp_path / "latest.pt"
     if saved:
         trainer.save(path)
-    else:  # a follower saved before the field existed has no distance channel
+    else:
         tensors, meta = trainer.state()
-        del meta["follower_config"]["candidate_distance"]
+        del meta["follower_config"][field]
         save_checkpoint(path, tensors, meta)
-    cfg = TrainConfig(**{**trainer.cfg.to_dict(), "out": str(tmp_path / "next"), "follower": str(path),
-                         "candidate_distance": not saved})
-    flag = "give --candidate-distance" if saved else "drop --candidate-distance"
-    with pytest.raises(ValueError, match=rf"latest\.pt: field 'follower_config.candidate_distance' is {saved}, "
-                                         rf"this run has --candidate-distance {'off' if saved else 'on'}: {flag}"):
+    cfg = TrainConfig(**{**trainer.cfg.to_dict(), "out": str(tmp_path / "next"), "follower": str(path), field: not saved})
+    flag = "--" + field.replace("_", "-")
+    todo = f"give {flag}" if saved else f"drop {flag}"
+    with pytest.raises(ValueError, match=rf"latest\.pt: field 'follower_config.{field}' is {saved}, "
+                                         rf"this run has {flag} {'off' if saved else 'on'}: {todo}"):
         Trainer(cfg).start_from_follower()
+
+
+@pytest.mark.parametrize("saved", [True, False])
+def test_a_follower_is_not_warm_started_with_the_other_channels(trainer, tmp_path, saved):
+    assert_warm_start_refused(trainer, tmp_path, "candidate_distance", saved)

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from env_fixtures import write_data_root
+from test_candidate_distance import assert_warm_start_refused
 from test_rollout_speedups import SMALL, assert_same, one_iteration
 
-from agents.checkpoint import save_checkpoint
 from agents.config import InvalidSettingError, TrainConfig
 from agents.follower import Follower, FollowerConfig
 from agents.inference import load_follower
@@ -132,19 +132,7 @@ def test_a_saved_follower_decodes_with_its_lookahead(trainer, tmp_path):
 
 @pytest.mark.parametrize("saved", [True, False])
 def test_a_follower_is_not_warm_started_with_the_other_candidates(trainer, tmp_path, saved):
-    path = tmp_path / "latest.pt"
-    if saved:
-        trainer.save(path)
-    else:  # a follower saved before the field existed has no look-ahead
-        tensors, meta = trainer.state()
-        del meta["follower_config"]["candidate_lookahead"]
-        save_checkpoint(path, tensors, meta)
-    cfg = TrainConfig(**{**trainer.cfg.to_dict(), "out": str(tmp_path / "next"), "follower": str(path),
-                         "candidate_lookahead": not saved})
-    flag = "give --candidate-lookahead" if saved else "drop --candidate-lookahead"
-    with pytest.raises(ValueError, match=rf"latest\.pt: field 'follower_config.candidate_lookahead' is {saved}, "
-                                         rf"this run has --candidate-lookahead {'off' if saved else 'on'}: {flag}"):
-        Trainer(cfg).start_from_follower()
+    assert_warm_start_refused(trainer, tmp_path, "candidate_lookahead", saved)
 
 
 def test_the_speaker_mode_refuses_the_flag():
