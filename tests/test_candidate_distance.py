@@ -113,20 +113,30 @@ def test_an_envdrop_follower_ignores_the_distances(trainer):
     assert torch.equal(first_step_logits(plain, trainer, 1.0), first_step_logits(plain, trainer, 3.0))
 
 
-def test_speedups_give_the_same_iteration_with_distances(trainer):
-    torch.manual_seed(22)
+def assert_speedups_keep_the_iteration(trainer: Trainer, seed: int) -> None:
+    """One IL + A2C iteration with every speed-up and with none gives the same losses and gradients."""
+    torch.manual_seed(seed)
     snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
     assert_same(one_iteration(trainer, Speedups(), snap), one_iteration(trainer, Speedups.none(), snap))
 
 
-def test_a_saved_follower_decodes_with_its_distances(trainer, tmp_path):
+def assert_saved_follower_decodes_alike(trainer: Trainer, tmp_path, field: str) -> None:
+    """A saved follower records ``follower_config.<field>`` (on) and greedily decodes the trainer's paths."""
     path = tmp_path / "latest.pt"
     trainer.save(path)
     model, _, meta = load_follower(path)
-    assert meta["follower_config"]["candidate_distance"] and model.cfg.candidate_distance
+    assert meta["follower_config"][field] and getattr(model.cfg, field)
     world = trainer.val_worlds["val_unseen"]
     assert greedy_trajectories(model, trainer.bank, world, 6) == greedy_trajectories(trainer.follower, trainer.bank,
                                                                                      world, 6)
+
+
+def test_speedups_give_the_same_iteration_with_distances(trainer):
+    assert_speedups_keep_the_iteration(trainer, 22)
+
+
+def test_a_saved_follower_decodes_with_its_distances(trainer, tmp_path):
+    assert_saved_follower_decodes_alike(trainer, tmp_path, "candidate_distance")
 
 
 def assert_warm_start_refused(trainer: Trainer, tmp_path, field: str, saved: bool) -> None:

@@ -1,20 +1,17 @@
 """``--candidate-lookahead``: each candidate also carries the view the agent would see on arriving there."""
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
 
 from env_fixtures import write_data_root
-from test_candidate_distance import assert_warm_start_refused
-from test_rollout_speedups import SMALL, assert_same, one_iteration
+from test_candidate_distance import (assert_saved_follower_decodes_alike, assert_speedups_keep_the_iteration,
+                                     assert_warm_start_refused)
+from test_rollout_speedups import SMALL
 
 from agents.config import InvalidSettingError, TrainConfig
 from agents.follower import Follower, FollowerConfig
-from agents.inference import load_follower
-from agents.rollout import Speedups, greedy_trajectories
 from agents.trainer import Trainer
 from envs.batch import NavBatch
 
@@ -115,19 +112,11 @@ def test_a_plain_follower_has_envdrops_candidate_width(trainer):
 
 
 def test_speedups_give_the_same_iteration_with_the_lookahead(trainer):
-    torch.manual_seed(23)
-    snap = (copy.deepcopy(trainer.follower.state_dict()), torch.get_rng_state())
-    assert_same(one_iteration(trainer, Speedups(), snap), one_iteration(trainer, Speedups.none(), snap))
+    assert_speedups_keep_the_iteration(trainer, 23)
 
 
 def test_a_saved_follower_decodes_with_its_lookahead(trainer, tmp_path):
-    path = tmp_path / "latest.pt"
-    trainer.save(path)
-    model, _, meta = load_follower(path)
-    assert meta["follower_config"]["candidate_lookahead"] and model.cfg.candidate_lookahead
-    world = trainer.val_worlds["val_unseen"]
-    assert greedy_trajectories(model, trainer.bank, world, 6) == greedy_trajectories(trainer.follower, trainer.bank,
-                                                                                     world, 6)
+    assert_saved_follower_decodes_alike(trainer, tmp_path, "candidate_lookahead")
 
 
 @pytest.mark.parametrize("saved", [True, False])
