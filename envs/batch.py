@@ -69,7 +69,6 @@ class NavBatch:
         self._arange = np.arange(B)
         self._cache_vp = self._cache_goal = None
         self._cache_values: dict = {}
-        self._candidate_feature_rows = None  # (N, K) feature row of each candidate's viewpoint, built on first use
 
     # ------------------------------------------------------------------ reset
     def reset_envs(self, envs: np.ndarray, episodes: np.ndarray) -> None:
@@ -195,14 +194,6 @@ class NavBatch:
         return reward.astype(np.float32, copy=False), stop
 
     # ------------------------------------------------------------------ observations
-    def candidate_feature_rows_table(self) -> np.ndarray:
-        """(N, K) int64 feature row of each candidate's viewpoint (``world.feature_rows``), -1 = padding."""
-        if self._candidate_feature_rows is None:
-            target = self.tables.target
-            rows = self.world.feature_rows.take(np.maximum(target, 0))
-            self._candidate_feature_rows = np.where(target >= 0, rows, -1)
-        return self._candidate_feature_rows
-
     def observe(self, feature_mode: str = "numpy", out: dict | None = None) -> dict:
         """Batched observation dict (see ``envs.spaces.observation_space``), arrays with a leading B.
 
@@ -233,7 +224,7 @@ class NavBatch:
             # and the view angle features (envs.angles.VIEW_ANGLE_FEATURES[view % 12]) on its device.
             _take(w.feature_rows, vp[:, None], o, "feature_row")
             _take(t.point, vp, o, "candidate_point_ids")
-            _take(self.candidate_feature_rows_table(), vp, o, "candidate_feature_rows")
+            _take(w.candidate_feature_rows, vp, o, "candidate_feature_rows")
             _take(angles4, angle_ix, o, "candidate_angles")
             return o
         D, A = w.feature_dim, ANGLE_FEATURE_SIZE

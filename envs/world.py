@@ -180,6 +180,9 @@ class NavWorld:
         self._build_instructions()
         self.store = open_features(cfg.features, self.data_dir)
         self._build_feature_rows()
+        target = self.step_tables.target
+        #: (N, K) int64 feature row of each candidate's viewpoint, -1 = padding (index-mode observations)
+        self.candidate_feature_rows = np.where(target >= 0, self.feature_rows.take(np.maximum(target, 0)), -1)
 
     # ------------------------------------------------------------------ tables
     def _build_graph_tables(self):
